@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of core share: the task, the worker, the runtime, the
+ * timer wheel. Nothing here is visible to other modules.
+ */
+#ifndef KEEL_CORE_INTERNAL_H
+#define KEEL_CORE_INTERNAL_H
+
+#include <keel/driver.h>
+#include <keel/list.h>
+#include <keel/ready.h>
+#include <keel/sched.h>
+#include <keel/task.h>
+#include <keel/time.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+
+/* ------------------------------------------------------------ task cache */
+
+/* Blocks of 64 << class bytes, carved from 64 KiB slabs, kept on per-class
+ * free lists. Larger blocks come from malloc. All slabs are freed at
+ * teardown. */
+#define KEEL__CACHE_CLASSES 8 /* 64 B .. 8 KiB */
+#define KEEL__SLAB_SIZE	    (64u * 1024u)
+
+struct keel__cache {
+	void *free[KEEL__CACHE_CLASSES];
+	void *slabs; /* singly linked through the slab's first word */
+	char *carve[KEEL__CACHE_CLASSES];
+	size_t carve_left[KEEL__CACHE_CLASSES];
+	uint64_t allocs, frees, slab_count, large;
+};
+
+void *keel__cache_alloc(struct keel__cache *c, size_t size, uint8_t *cls);
+void keel__cache_free(struct keel__cache *c, void *p, uint8_t cls);
+void keel__cache_fini(struct keel__cache *c);
+
+/* ------------------------------------------------------------------ task */
+
+enum {
+	KEEL__T_QUEUED = 1u << 0,    /* on the run queue */
+	KEEL__T_RUNNING = 1u << 1,   /* being polled */
+	KEEL__T_NOTIFIED = 1u << 2,  /* woken while running: poll again */
+	KEEL__T_CANCELLED = 1u << 3, /* cancel requested */
+	KEEL__T_DONE = 1u << 4,	     /* completed or cancelled; frame dropped */
+	KEEL__T_JOINED = 1u << 5,    /* a join handle exists */
+};
+
+struct keel_task {
+	struct keel_list link; /* run queue */
+	struct keel_list all;  /* the worker's tasks, from spawn to free */
+	struct keel_worker *worker;
+	keel_poll_fn *poll;
+	keel_drop_fn *drop;
+	int64_t refs;		     /* owner thread only */
+	atomic_int_fast64_t foreign; /* refs taken on other threads */
+	atomic_bool finished;	     /* DONE, readable from any thread */
+	uint16_t state;		     /* KEEL__T_*, owner thread only */
+	uint8_t cls;		     /* cache class */
+	bool foreign_join;	     /* a joiner on another thread waits */
+	intptr_t result;
+	struct keel_waker join_waker;	/* joiner on this worker */
+	struct keel_waker fjoin_waker;	/* joiner elsewhere, under inbox_lock */
+	struct keel_list timers; /* timers it armed */
+	struct keel_list readies; /* ready sources it waits on */
+	alignas(16) unsigned char frame[];
+};
+
+/* The context a poll runs in. */
+struct keel_cx {
+	struct keel_task *task;
+	struct keel_worker *worker;
+	struct keel_waker waker;
+};
+
+extern const struct keel_waker_ops keel__task_waker_ops;
+
+void keel__task_run(struct keel_worker *w, struct keel_task *t);
+void keel__task_unref(struct keel_task *t);
+void keel__task_cancel_local(struct keel_task *t);
+void keel__task_message(struct keel_task *t, int kind);
+int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
+		     keel_drop_fn *drop, const void *frame, size_t size,
+		     struct keel_join **join);
+
+/* ----------------------------------------------------------- timer wheel */
+
+#define KEEL__WHEEL_LEVELS 6
+#define KEEL__WHEEL_SLOTS  64
+
+struct keel__wheel {
+	uint64_t elapsed; /* ticks processed */
+	uint64_t occupied[KEEL__WHEEL_LEVELS];
+	struct keel_list slot[KEEL__WHEEL_LEVELS][KEEL__WHEEL_SLOTS];
+	size_t armed;
+	uint64_t fired;
+};
+
+void keel__wheel_init(struct keel__wheel *wh, uint64_t now_tick);
+void keel__wheel_insert(struct keel__wheel *wh, struct keel_timer *t);
+void keel__wheel_remove(struct keel__wheel *wh, struct keel_timer *t);
+/* Fire every timer due at tick \p now; returns how many fired. */
+size_t keel__wheel_advance(struct keel__wheel *wh, uint64_t now);
+/* The tick of the earliest slot that may hold a due timer, or UINT64_MAX. */
+uint64_t keel__wheel_next(const struct keel__wheel *wh);
+/* Disarm every timer still armed (teardown). */
+void keel__wheel_clear(struct keel__wheel *wh);
+
+/* ---------------------------------------------------------------- worker */
+
+struct keel__drv {
+	const struct keel_driver_ops *ops;
+	void *impl;
+};
+
+#define KEEL__MAX_DRIVERS 4
+#define KEEL__MAX_WORKERS 256
+
+struct keel__msg {
+	struct keel_task *task;
+	int kind;
+};
+
+/* Each message carries one reference to its task. */
+enum { KEEL__MSG_WAKE, KEEL__MSG_DROP, KEEL__MSG_CANCEL, KEEL__MSG_JOIN };
+
+struct keel_worker_stats {
+	uint64_t polls, spawns, completed, cancelled;
+	uint64_t ticks, parks, remote_msgs, timers_fired, budget_yields;
+	uint64_t leaked; /* tasks reclaimed at teardown, never joined */
+};
+
+struct keel_worker {
+	struct keel_runtime *rt;
+	unsigned index;
+	struct keel_list runq;
+	struct keel__wheel wheel;
+	struct keel__cache cache;
+	struct keel_list fired_ready; /* keel_ready sources set */
+	struct keel_list tasks;	      /* every task not yet freed */
+	size_t live_tasks;
+	uint64_t now;		      /* ns, cached each tick */
+	struct keel__drv drv[KEEL__MAX_DRIVERS];
+	unsigned ndrv;
+	struct keel__drv *udp_drv;    /* the one --driver chose */
+	struct keel__drv *tcp_drv;    /* the first with TCP */
+
+	/* Cross-thread: wakes, drops and cancels posted by other threads. */
+	pthread_mutex_t inbox_lock;
+	struct keel__msg *inbox, *inbox_spare;
+	size_t inbox_len, inbox_cap, spare_cap;
+	atomic_bool inbox_nonempty;
+	atomic_bool parked;
+	atomic_bool stop;
+	pthread_cond_t idle_cond; /* park when no driver is linked */
+	bool idle_signalled;
+
+	struct keel_worker_stats stats;
+};
+
+extern _Thread_local struct keel_worker *keel__tls_worker;
+
+void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind);
+void keel__worker_unpark(struct keel_worker *w);
+void keel__worker_schedule(struct keel_worker *w, struct keel_task *t);
+uint64_t keel__worker_clock(struct keel_worker *w);
+
+/* --------------------------------------------------------------- runtime */
+
+struct keel_runtime {
+	struct keel_config cfg;
+	const struct keel_sched_ops *sched;
+	void *sched_impl;
+	const struct keel_driver_ops *drivers[KEEL__MAX_DRIVERS];
+	char *driver_args[KEEL__MAX_DRIVERS];
+	unsigned ndrivers;
+	uint64_t test_now; /* ns, the test clock */
+	atomic_bool shutdown;
+	struct keel_worker *workers[KEEL__MAX_WORKERS];
+	unsigned nworkers;
+};
+
+#endif /* KEEL_CORE_INTERNAL_H */

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/** \file
+ * The driver interface: what a network driver provides to keel.
+ *
+ * A driver is poll-mode. Each worker owns one instance of each driver in
+ * its runtime. The worker loop calls `poll` (bounded work: drain
+ * completions, move packets, wake futures) every tick, and when it has
+ * nothing to run calls `park` with the time to the next timer. `unpark` is
+ * the one op any thread may call: it makes a park in progress return.
+ *
+ * Control ops left NULL mean "not supported": the generic layer returns
+ * -ENOTSUP. Per-socket fast paths go through one flat table per socket
+ * kind (keel_udp_ops, keel_tcp_ops), one indirect call per operation.
+ *
+ * A driver makes itself available by exporting its ops table with
+ * KEEL_DRIVER_EXPORT in the same object file; linking that object (its
+ * meson dependency forces it with -Wl,-u,SYMBOL) is what puts the driver in
+ * a program.
+ */
+#ifndef KEEL_DRIVER_H
+#define KEEL_DRIVER_H
+
+#include <keel/tcp.h>
+#include <keel/udp.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct keel_worker;
+
+/** Counters of one driver instance (one worker); all monotonic. */
+struct keel_driver_stats {
+	uint64_t rx_packets, rx_bytes;
+	uint64_t tx_packets, tx_bytes;
+	uint64_t rx_truncated; /* datagrams longer than the buffer given */
+	uint64_t rx_dropped;   /* dropped before reaching a socket */
+	uint64_t tx_dropped;   /* could not be sent (ring/buffer full) */
+	uint64_t polls;	       /* poll calls */
+	uint64_t events;       /* readiness events / completions handled */
+	uint64_t parks;	       /* park calls that could sleep */
+	uint64_t wakeups;      /* unparks that were needed */
+};
+
+/** UDP fast path of one driver; `impl` is the driver's socket. */
+struct keel_udp_ops {
+	ssize_t (*recv_from)(void *impl, struct keel_cx *cx, void *buf,
+			     size_t len, struct keel_addr *from);
+	ssize_t (*send_to)(void *impl, struct keel_cx *cx, const void *buf,
+			   size_t len, const struct keel_addr *to);
+	ssize_t (*recv_batch)(void *impl, struct keel_cx *cx,
+			      struct keel_dgram *v, unsigned n);
+	ssize_t (*send_batch)(void *impl, struct keel_cx *cx,
+			      const struct keel_dgram *v, unsigned n);
+	ssize_t (*recv_lend)(void *impl, struct keel_cx *cx,
+			     struct keel_pkt *pkts, unsigned n);
+	ssize_t (*send_lent)(void *impl, struct keel_cx *cx,
+			     struct keel_pkt *pkts, unsigned n);
+	void (*release)(void *impl, struct keel_pkt *pkts, unsigned n);
+	int (*local_addr)(void *impl, struct keel_addr *out);
+	/** Kernel-style options (enum keel_udp_opt); NULL: -ENOTSUP. */
+	int (*setopt)(void *impl, int opt, const void *arg);
+	void (*close)(void *impl);
+};
+
+/** Options carried by keel_udp_ops.setopt; arg points at an int unless
+ *  noted. */
+enum keel_udp_opt {
+	KEEL_UDP_OPT_TTL,
+	KEEL_UDP_OPT_BROADCAST,
+	KEEL_UDP_OPT_MCAST_JOIN,  /* arg: const struct keel_udp_mcast * */
+	KEEL_UDP_OPT_MCAST_LEAVE, /* arg: const struct keel_udp_mcast * */
+	KEEL_UDP_OPT_MCAST_LOOP,
+	KEEL_UDP_OPT_MCAST_TTL,
+};
+
+struct keel_udp_mcast {
+	const struct keel_addr *group;
+	unsigned ifindex;
+};
+
+/** TCP fast path of one driver. */
+struct keel_tcp_ops {
+	/** Finish a connect started by keel_driver_ops.tcp_connect. */
+	intptr_t (*connect_poll)(void *impl, struct keel_cx *cx);
+	intptr_t (*accept)(void *impl, struct keel_cx *cx, struct keel_tcp *c,
+			   struct keel_addr *peer);
+	ssize_t (*read)(void *impl, struct keel_cx *cx, void *buf, size_t len);
+	ssize_t (*write)(void *impl, struct keel_cx *cx, const void *buf,
+			 size_t len);
+	int (*shutdown)(void *impl, int how);
+	int (*local_addr)(void *impl, struct keel_addr *out);
+	int (*peer_addr)(void *impl, struct keel_addr *out);
+	int (*set_nodelay)(void *impl, int on);
+	void (*close)(void *impl);
+};
+
+/** A driver. */
+struct keel_driver_ops {
+	const char *name;  /* what --driver=NAME[:ARGS] names */
+	const char *usage; /* one line: the ARGS it takes */
+
+	/**
+	 * Create the instance for worker \p w; \p args is the text after
+	 * "NAME:" or NULL. Errors name their cause on stderr.
+	 */
+	int (*create)(struct keel_worker *w, const char *args, void **out);
+	void (*destroy)(void *drv);
+	/** Bounded work. \return events handled: 0 means idle. */
+	int (*poll)(void *drv);
+	/**
+	 * Wait for an event for at most \p timeout_ns (-1: no limit, 0: do
+	 * not wait), handle what came. \return events handled.
+	 */
+	int (*park)(void *drv, int64_t timeout_ns);
+	/** Any thread: make the current or next park return promptly. */
+	void (*unpark)(void *drv);
+	void (*stats)(void *drv, struct keel_driver_stats *out);
+
+	int (*udp_bind)(void *drv, struct keel_udp *s,
+			const struct keel_addr *addr,
+			const struct keel_udp_opts *opts);
+	/** Start connecting \p c; keel_tcp_ops.connect_poll finishes. */
+	int (*tcp_connect)(void *drv, struct keel_tcp *c,
+			   const struct keel_addr *addr);
+	int (*tcp_listen)(void *drv, struct keel_tcp *l,
+			  const struct keel_addr *addr, int backlog);
+};
+
+/**
+ * The instance of driver \p ops on the worker polling \p cx, or NULL when
+ * that driver is not in the runtime. For driver-specific APIs.
+ */
+void *keel_cx_driver(struct keel_cx *cx, const struct keel_driver_ops *ops);
+
+/** The worker polling \p cx. */
+struct keel_worker *keel_cx_worker(struct keel_cx *cx);
+
+/** Index of worker \p w in its runtime (0-based). */
+unsigned keel_worker_index(const struct keel_worker *w);
+
+/** Put a driver's ops table in the program's list of linked drivers. */
+#define KEEL_DRIVER_EXPORT(ops)                                                \
+	__attribute__((used, section("keel_drivers"))) const struct            \
+		keel_driver_ops *const keel__driver_entry_##ops = &(ops)
+
+/** The drivers linked into this program, in link order. */
+size_t keel_drivers_linked(const struct keel_driver_ops *const **list);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEEL_DRIVER_H */

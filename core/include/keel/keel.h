@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/** \file
+ * Everything an application needs: futures, tasks, time, sockets, the
+ * runtime and KEEL_MAIN.
+ */
+#ifndef KEEL_H
+#define KEEL_H
+
+#include <keel/addr.h>
+#include <keel/error.h>
+#include <keel/future.h>
+#include <keel/main.h>
+#include <keel/ready.h>
+#include <keel/runtime.h>
+#include <keel/task.h>
+#include <keel/tcp.h>
+#include <keel/time.h>
+#include <keel/udp.h>
+
+#endif /* KEEL_H */

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/** \file
+ * The runtime: a scheduler and its workers, each worker with its drivers,
+ * its timer wheel and its task cache.
+ *
+ * Which scheduler and driver a runtime uses is chosen by name among those
+ * linked into the program; with no name, the first linked one of each kind
+ * (link order, that is the order of the dependencies in meson.build).
+ */
+#ifndef KEEL_RUNTIME_H
+#define KEEL_RUNTIME_H
+
+#include <keel/future.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct keel_runtime;
+
+/** How to build a runtime. Zero-initialised means all defaults. */
+struct keel_config {
+	const char *sched;  /* scheduler name; NULL: the default linked */
+	const char *driver; /* "NAME[:ARGS]"; NULL: the default linked */
+	unsigned workers;   /* 0: the scheduler's default */
+	unsigned budget;    /* polls per worker tick before the drivers run;
+			       0: KEEL_DEFAULT_BUDGET */
+	bool stats;	    /* print counters to stderr at destroy */
+	bool verbose;	    /* for the application: --verbose */
+	/**
+	 * Virtual time: the clock starts at 0 and only moves when the runtime
+	 * has nothing to do, then it jumps to the next timer (tokio's paused
+	 * clock). Timer tests run without waiting.
+	 */
+	bool test_clock;
+};
+
+#define KEEL_DEFAULT_BUDGET 128
+
+/**
+ * Create a runtime bound to the calling thread.
+ * \return 0, -ENOENT (scheduler or driver not linked: the message on
+ *         stderr lists those that are), -EINVAL, -ENOMEM, or a driver's
+ *         error.
+ */
+int keel_runtime_create(const struct keel_config *cfg,
+			struct keel_runtime **out);
+
+/**
+ * Run a root task (its frame copied from \p frame) to completion on the
+ * calling thread and the scheduler's workers. \return its result.
+ */
+intptr_t keel_runtime_block_on(struct keel_runtime *rt, keel_poll_fn *poll,
+			       keel_drop_fn *drop, const void *frame,
+			       size_t size);
+
+/**
+ * Make keel_runtime_block_on return -EINTR soon, from any thread or from a
+ * signal handler (async-signal-safe). The tasks are cancelled at destroy.
+ */
+void keel_runtime_shutdown(struct keel_runtime *rt);
+
+/**
+ * Destroy: every task still alive is cancelled (its drop runs), every
+ * driver and cache is freed. NULL is a no-op.
+ */
+void keel_runtime_destroy(struct keel_runtime *rt);
+
+/** The configuration the runtime was built with (names resolved). */
+const struct keel_config *keel_runtime_config(const struct keel_runtime *rt);
+
+/** Print every counter of every worker and driver to \p out. */
+void keel_runtime_print_stats(struct keel_runtime *rt, FILE *out);
+
+/** The runtime of the worker polling \p cx. */
+struct keel_runtime *keel_cx_runtime(struct keel_cx *cx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEEL_RUNTIME_H */

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* The option parser every keel program shares, and keel_main. */
+#include "core_internal.h"
+
+#include <errno.h>
+#include <keel/error.h>
+#include <keel/main.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void print_help(const char *prog, const char *usage)
+{
+	const struct keel_sched_ops *const *s;
+	const struct keel_driver_ops *const *d;
+	size_t ns = keel_scheds_linked(&s), nd = keel_drivers_linked(&d);
+
+	printf("usage: %s\n\n", usage ? usage : prog);
+	puts("keel options:\n"
+	     "  --driver=SPEC   network driver: NAME[:ARGS]\n"
+	     "  --sched=NAME    scheduler\n"
+	     "  --workers=N     number of workers (multi-threaded schedulers)\n"
+	     "  --stats         print runtime counters at exit\n"
+	     "  --verbose       say more\n"
+	     "  --help          this text\n");
+	puts("linked schedulers (the first is the default):");
+	for (size_t i = 0; i < ns; i++)
+		printf("  %-8s %s\n", s[i]->name, s[i]->summary);
+	puts("linked drivers (the first is the default):");
+	for (size_t i = 0; i < nd; i++)
+		printf("  %-8s %s\n", d[i]->name, d[i]->usage);
+}
+
+static const char *opt_value(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n) == 0 && arg[n] == '=')
+		return arg + n + 1;
+	return NULL;
+}
+
+int keel_args_parse(int *argc, char **argv, const char *usage,
+		    struct keel_config *cfg)
+{
+	int out = 1;
+	bool positional_only = false;
+
+	if (!argc || !argv || !cfg || *argc < 1)
+		return -EINVAL;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i], *v;
+
+		if (positional_only || strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+			if (!positional_only && strcmp(a, "--") == 0) {
+				positional_only = true;
+				continue;
+			}
+			argv[out++] = argv[i];
+		} else if ((v = opt_value(a, "--driver"))) {
+			cfg->driver = v;
+		} else if ((v = opt_value(a, "--sched"))) {
+			cfg->sched = v;
+		} else if ((v = opt_value(a, "--workers"))) {
+			char *end;
+			unsigned long n = strtoul(v, &end, 10);
+
+			if (!*v || *end || n == 0 || n > KEEL__MAX_WORKERS) {
+				fprintf(stderr, "%s: --workers wants 1..%d, not '%s'\n",
+					argv[0], KEEL__MAX_WORKERS, v);
+				return -EINVAL;
+			}
+			cfg->workers = (unsigned)n;
+		} else if (strcmp(a, "--stats") == 0) {
+			cfg->stats = true;
+		} else if (strcmp(a, "--verbose") == 0) {
+			cfg->verbose = true;
+		} else if (strcmp(a, "--help") == 0) {
+			print_help(argv[0], usage);
+			return 1;
+		} else {
+			fprintf(stderr, "%s: unknown option '%s' (try --help)\n",
+				argv[0], a);
+			return -EINVAL;
+		}
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
+}
+
+static struct keel_runtime *volatile signal_rt;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (signal_rt)
+		keel_runtime_shutdown(signal_rt);
+}
+
+int keel_main(int argc, char **argv, const char *usage, keel_poll_fn *poll,
+	      keel_drop_fn *drop, size_t size, size_t args_offset)
+{
+	struct keel_config cfg = { 0 };
+	struct keel_runtime *rt;
+	struct sigaction sa;
+	intptr_t r;
+	void *frame;
+	int rc;
+
+	rc = keel_args_parse(&argc, argv, usage, &cfg);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	frame = calloc(1, size);
+	if (!frame)
+		return 1;
+	*(struct keel_args *)(void *)((char *)frame + args_offset) =
+		(struct keel_args){ argc, argv };
+	rc = keel_runtime_create(&cfg, &rt);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot start the runtime: %s\n", argv[0],
+			keel_strerror(rc));
+		free(frame);
+		return 1;
+	}
+	signal_rt = rt;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	r = keel_runtime_block_on(rt, poll, drop, frame, size);
+	signal_rt = NULL;
+	keel_runtime_destroy(rt);
+	free(frame);
+	if (r == -EINTR)
+		return 0; /* stopped by a signal: a clean exit */
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", argv[0], keel_strerror(r));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The runtime object: resolves the scheduler and driver named in the
+ * configuration among those linked into the program, and drives a root
+ * task to completion.
+ *
+ * Which modules are linked is read from two linker sections, keel_scheds
+ * and keel_drivers, filled by KEEL_SCHED_EXPORT / KEEL_DRIVER_EXPORT in the
+ * modules' own objects. Core knows no module by name.
+ */
+#include "core_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Defined by the linker when at least one entry exists. */
+extern const struct keel_sched_ops *const __start_keel_scheds[]
+	__attribute__((weak));
+extern const struct keel_sched_ops *const __stop_keel_scheds[]
+	__attribute__((weak));
+extern const struct keel_driver_ops *const __start_keel_drivers[]
+	__attribute__((weak));
+extern const struct keel_driver_ops *const __stop_keel_drivers[]
+	__attribute__((weak));
+
+size_t keel_scheds_linked(const struct keel_sched_ops *const **list)
+{
+	if (list)
+		*list = __start_keel_scheds;
+	if (!__start_keel_scheds)
+		return 0;
+	return (size_t)(__stop_keel_scheds - __start_keel_scheds);
+}
+
+size_t keel_drivers_linked(const struct keel_driver_ops *const **list)
+{
+	if (list)
+		*list = __start_keel_drivers;
+	if (!__start_keel_drivers)
+		return 0;
+	return (size_t)(__stop_keel_drivers - __start_keel_drivers);
+}
+
+static const struct keel_sched_ops *find_sched(const char *name)
+{
+	const struct keel_sched_ops *const *l;
+	size_t n = keel_scheds_linked(&l);
+
+	for (size_t i = 0; i < n; i++)
+		if (!name || strcmp(l[i]->name, name) == 0)
+			return l[i];
+	fprintf(stderr, "keel: scheduler '%s' is not linked into this program; linked:",
+		name ? name : "(default)");
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, " %s", l[i]->name);
+	fputs(n ? "\n" : " none (add a keel_sched_* dependency)\n", stderr);
+	return NULL;
+}
+
+static const struct keel_driver_ops *find_driver(const char *name, size_t len)
+{
+	const struct keel_driver_ops *const *l;
+	size_t n = keel_drivers_linked(&l);
+
+	for (size_t i = 0; i < n; i++)
+		if (!name || (strlen(l[i]->name) == len &&
+			      strncmp(l[i]->name, name, len) == 0))
+			return l[i];
+	fprintf(stderr, "keel: driver '%.*s' is not linked into this program; linked:",
+		name ? (int)len : 9, name ? name : "(default)");
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, " %s", l[i]->name);
+	fputs(n ? "\n" : " none\n", stderr);
+	return NULL;
+}
+
+/* The chosen driver first (it parks and serves UDP), then any other linked
+ * driver that provides TCP, so TCP keeps working under a bypass driver. */
+static int resolve_drivers(struct keel_runtime *rt, const char *spec)
+{
+	const struct keel_driver_ops *const *l;
+	size_t n = keel_drivers_linked(&l);
+	const struct keel_driver_ops *d;
+
+	if (spec && *spec) {
+		const char *colon = strchr(spec, ':');
+		size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+
+		d = find_driver(spec, len);
+		if (!d)
+			return -ENOENT;
+		if (colon) {
+			rt->driver_args[0] = strdup(colon + 1);
+			if (!rt->driver_args[0])
+				return -ENOMEM;
+		}
+	} else if (n) {
+		d = l[0];
+	} else {
+		return 0; /* compute only: no driver linked */
+	}
+	rt->drivers[rt->ndrivers++] = d;
+	if (!d->tcp_connect) {
+		for (size_t i = 0; i < n && rt->ndrivers < KEEL__MAX_DRIVERS; i++)
+			if (l[i]->tcp_connect) {
+				rt->drivers[rt->ndrivers++] = l[i];
+				break;
+			}
+	}
+	return 0;
+}
+
+int keel_runtime_create(const struct keel_config *cfg,
+			struct keel_runtime **out)
+{
+	static const struct keel_config defaults;
+	struct keel_runtime *rt;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!cfg)
+		cfg = &defaults;
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	rt->cfg = *cfg;
+	if (!rt->cfg.budget)
+		rt->cfg.budget = KEEL_DEFAULT_BUDGET;
+	rt->sched = find_sched(cfg->sched);
+	if (!rt->sched) {
+		rc = -ENOENT;
+		goto err;
+	}
+	rt->cfg.sched = rt->sched->name;
+	rc = resolve_drivers(rt, cfg->driver);
+	if (rc < 0)
+		goto err;
+	rt->cfg.driver = rt->ndrivers ? rt->drivers[0]->name : NULL;
+	rc = rt->sched->create(rt, cfg->workers, &rt->sched_impl);
+	if (rc < 0)
+		goto err;
+	*out = rt;
+	return 0;
+err:
+	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
+		free(rt->driver_args[i]);
+	free(rt);
+	return rc;
+}
+
+intptr_t keel_runtime_block_on(struct keel_runtime *rt, keel_poll_fn *poll,
+			       keel_drop_fn *drop, const void *frame,
+			       size_t size)
+{
+	struct keel_worker *home, *prev = keel__tls_worker;
+	struct keel_join *root;
+	intptr_t r;
+	int rc;
+
+	if (!rt || !poll)
+		return -EINVAL;
+	home = rt->sched->home(rt->sched_impl);
+	keel__tls_worker = home;
+	rc = keel__task_spawn(home, poll, drop, frame, size, &root);
+	keel__tls_worker = prev;
+	if (rc < 0)
+		return rc;
+	rt->sched->block_on(rt->sched_impl, root);
+
+	keel__tls_worker = home;
+	if (keel_join_is_finished(root)) {
+		struct keel_task *t = (struct keel_task *)root;
+
+		r = t->result;
+		keel_join_detach(root);
+	} else {
+		/* Shut down from outside (a signal): the root is cancelled
+		 * with the rest at destroy. */
+		keel_join_abort(root);
+		r = -EINTR;
+	}
+	keel__tls_worker = prev;
+	return r;
+}
+
+/* Async-signal-safe with a driver: an atomic store and the driver's unpark
+ * (a write). Without one the fallback takes a mutex. */
+void keel_runtime_shutdown(struct keel_runtime *rt)
+{
+	atomic_store(&rt->shutdown, true);
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		keel__worker_unpark(rt->workers[i]);
+}
+
+void keel_runtime_destroy(struct keel_runtime *rt)
+{
+	if (!rt)
+		return;
+	if (rt->cfg.stats)
+		keel_runtime_print_stats(rt, stderr);
+	rt->sched->destroy(rt->sched_impl);
+	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
+		free(rt->driver_args[i]);
+	free(rt);
+}
+
+const struct keel_config *keel_runtime_config(const struct keel_runtime *rt)
+{
+	return &rt->cfg;
+}
+
+void keel_runtime_print_stats(struct keel_runtime *rt, FILE *out)
+{
+	fprintf(out, "keel: sched=%s driver=%s workers=%u\n", rt->cfg.sched,
+		rt->cfg.driver ? rt->cfg.driver : "none", rt->nworkers);
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		struct keel_worker *w = rt->workers[i];
+		const struct keel_worker_stats *s = &w->stats;
+
+		fprintf(out,
+			"  worker %u: spawns=%" PRIu64 " polls=%" PRIu64
+			" completed=%" PRIu64 " cancelled=%" PRIu64
+			" ticks=%" PRIu64 " parks=%" PRIu64
+			" remote=%" PRIu64 " timers=%" PRIu64
+			" budget_yields=%" PRIu64 " live=%zu\n",
+			w->index, s->spawns, s->polls, s->completed,
+			s->cancelled, s->ticks, s->parks, s->remote_msgs,
+			s->timers_fired, s->budget_yields, w->live_tasks);
+		for (unsigned d = 0; d < w->ndrv; d++) {
+			struct keel_driver_stats ds = { 0 };
+
+			if (!w->drv[d].ops->stats)
+				continue;
+			w->drv[d].ops->stats(w->drv[d].impl, &ds);
+			fprintf(out,
+				"    %s: rx=%" PRIu64 " (%" PRIu64 " B)"
+				" tx=%" PRIu64 " (%" PRIu64 " B)"
+				" truncated=%" PRIu64 " rx_dropped=%" PRIu64
+				" tx_dropped=%" PRIu64 " polls=%" PRIu64
+				" events=%" PRIu64 " parks=%" PRIu64
+				" wakeups=%" PRIu64 "\n",
+				w->drv[d].ops->name, ds.rx_packets,
+				ds.rx_bytes, ds.tx_packets, ds.tx_bytes,
+				ds.rx_truncated, ds.rx_dropped, ds.tx_dropped,
+				ds.polls, ds.events, ds.parks, ds.wakeups);
+		}
+	}
+}

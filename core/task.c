@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tasks: a frame and its poll function in a block from the worker's cache,
+ * with a reference count, a state word and a join slot.
+ *
+ * A task belongs to one worker, and its state is touched only on that
+ * worker's thread, with plain loads and stores. Other threads never touch it
+ * directly: their wakes, drops, cancels and joins are posted as messages to
+ * the owner's inbox (worker.c), each carrying a reference. The one shared
+ * field is `foreign`, the count of references cloned on other threads; the
+ * owner frees the task when refs + foreign reaches 0 (a thread can only
+ * clone while holding a reference, so it cannot race with that check).
+ *
+ * References: one for "not finished yet", one per join handle, one per
+ * waker clone.
+ */
+#include "core_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Thread_local struct keel_worker *keel__tls_worker;
+
+/* ----------------------------------------------------------------- cache */
+
+static uint8_t size_class(size_t size)
+{
+	uint8_t c = 0;
+
+	while (c < KEEL__CACHE_CLASSES && ((size_t)64 << c) < size)
+		c++;
+	return c;
+}
+
+void *keel__cache_alloc(struct keel__cache *c, size_t size, uint8_t *cls)
+{
+	uint8_t k = size_class(size);
+	void *p;
+
+	*cls = k;
+	if (k == KEEL__CACHE_CLASSES) {
+		c->large++;
+		return aligned_alloc(16, (size + 15) & ~(size_t)15);
+	}
+	c->allocs++;
+	p = c->free[k];
+	if (p) {
+		c->free[k] = *(void **)p;
+		return p;
+	}
+	size_t bs = (size_t)64 << k;
+	if (c->carve_left[k] < bs) {
+		char *slab = aligned_alloc(64, KEEL__SLAB_SIZE);
+		if (!slab) {
+			c->allocs--;
+			return NULL;
+		}
+		/* The first 64 bytes link the slab list. */
+		*(void **)slab = c->slabs;
+		c->slabs = slab;
+		c->slab_count++;
+		c->carve[k] = slab + 64;
+		c->carve_left[k] = KEEL__SLAB_SIZE - 64;
+	}
+	p = c->carve[k];
+	c->carve[k] += bs;
+	c->carve_left[k] -= bs;
+	return p;
+}
+
+void keel__cache_free(struct keel__cache *c, void *p, uint8_t cls)
+{
+	if (cls == KEEL__CACHE_CLASSES) {
+		free(p);
+		return;
+	}
+	c->frees++;
+	*(void **)p = c->free[cls];
+	c->free[cls] = p;
+}
+
+void keel__cache_fini(struct keel__cache *c)
+{
+	void *s = c->slabs;
+
+	while (s) {
+		void *next = *(void **)s;
+		free(s);
+		s = next;
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+/* ------------------------------------------------------------ references */
+
+static bool on_owner(const struct keel_task *t)
+{
+	return t->worker == keel__tls_worker;
+}
+
+static void task_free(struct keel_task *t)
+{
+	keel_list_remove(&t->all);
+	keel__cache_free(&t->worker->cache, t, t->cls);
+}
+
+void keel__task_unref(struct keel_task *t)
+{
+	if (--t->refs + atomic_load_explicit(&t->foreign, memory_order_acquire) == 0)
+		task_free(t);
+}
+
+/* Drop one reference from whatever thread we are on. */
+static void task_release(struct keel_task *t)
+{
+	if (on_owner(t))
+		keel__task_unref(t);
+	else
+		keel__worker_post(t->worker, t, KEEL__MSG_DROP);
+}
+
+/* Take a reference from whatever thread we are on. */
+static void task_retain(struct keel_task *t)
+{
+	if (on_owner(t))
+		t->refs++;
+	else
+		atomic_fetch_add_explicit(&t->foreign, 1, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------- wakers */
+
+static void waker_wake_by_ref(void *data)
+{
+	struct keel_task *t = data;
+
+	if (on_owner(t)) {
+		keel__worker_schedule(t->worker, t);
+	} else {
+		task_retain(t);
+		keel__worker_post(t->worker, t, KEEL__MSG_WAKE);
+	}
+}
+
+static void waker_wake(void *data)
+{
+	struct keel_task *t = data;
+
+	if (on_owner(t)) {
+		keel__worker_schedule(t->worker, t);
+		keel__task_unref(t);
+	} else {
+		keel__worker_post(t->worker, t, KEEL__MSG_WAKE);
+	}
+}
+
+static void *waker_clone(void *data)
+{
+	task_retain(data);
+	return data;
+}
+
+static void waker_drop(void *data)
+{
+	task_release(data);
+}
+
+const struct keel_waker_ops keel__task_waker_ops = {
+	.wake = waker_wake,
+	.wake_by_ref = waker_wake_by_ref,
+	.clone = waker_clone,
+	.drop = waker_drop,
+};
+
+const struct keel_waker *keel_cx_waker(struct keel_cx *cx)
+{
+	return &cx->waker;
+}
+
+void keel_waker_register(struct keel_waker *slot, struct keel_cx *cx)
+{
+	if (keel_waker_will_wake(slot, &cx->waker))
+		return;
+	keel_waker_drop(slot);
+	*slot = keel_waker_clone(&cx->waker);
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
+		     keel_drop_fn *drop, const void *frame, size_t size,
+		     struct keel_join **join)
+{
+	struct keel_task *t;
+	uint8_t cls;
+
+	if (!poll || (size && !frame))
+		return -EINVAL;
+	t = keel__cache_alloc(&w->cache, sizeof(*t) + size, &cls);
+	if (!t)
+		return -ENOMEM;
+	t->worker = w;
+	t->poll = poll;
+	t->drop = drop;
+	t->refs = join ? 2 : 1;
+	atomic_init(&t->foreign, 0);
+	atomic_init(&t->finished, false);
+	t->state = join ? KEEL__T_JOINED : 0;
+	t->cls = cls;
+	t->foreign_join = false;
+	t->result = 0;
+	t->join_waker = (struct keel_waker){ 0 };
+	t->fjoin_waker = (struct keel_waker){ 0 };
+	keel_list_init(&t->timers);
+	keel_list_init(&t->readies);
+	if (size)
+		memcpy(t->frame, frame, size);
+	keel_list_push_back(&w->tasks, &t->all);
+	w->live_tasks++;
+	w->stats.spawns++;
+	if (join)
+		*join = (struct keel_join *)t;
+	keel__worker_schedule(w, t);
+	return 0;
+}
+
+int keel_spawn(struct keel_cx *cx, keel_poll_fn *poll, keel_drop_fn *drop,
+	       const void *frame, size_t size, struct keel_join **join)
+{
+	if (!cx)
+		return -EINVAL;
+	return keel__task_spawn(cx->worker, poll, drop, frame, size, join);
+}
+
+/* The task is done: disarm what it armed, drop its frame, publish the
+ * result, wake the joiner, release the "alive" reference. */
+static void task_complete(struct keel_task *t, intptr_t result)
+{
+	struct keel_worker *w = t->worker;
+	struct keel_list *n;
+
+	while ((n = t->timers.next) != &t->timers)
+		keel_timer_stop(KEEL_CONTAINER_OF(n, struct keel_timer, task_link));
+	while ((n = t->readies.next) != &t->readies)
+		keel_ready_stop(KEEL_CONTAINER_OF(n, struct keel_ready, task_link));
+	if (t->drop)
+		t->drop(t->frame);
+	t->result = result;
+	t->state |= KEEL__T_DONE;
+	atomic_store_explicit(&t->finished, true, memory_order_release);
+	w->live_tasks--;
+	if (result == -ECANCELED && (t->state & KEEL__T_CANCELLED))
+		w->stats.cancelled++;
+	else
+		w->stats.completed++;
+
+	keel_waker_wake(&t->join_waker);
+	if (t->foreign_join) {
+		struct keel_waker fw;
+
+		pthread_mutex_lock(&w->inbox_lock);
+		fw = t->fjoin_waker;
+		t->fjoin_waker = (struct keel_waker){ 0 };
+		pthread_mutex_unlock(&w->inbox_lock);
+		keel_waker_wake(&fw);
+	}
+	keel__task_unref(t);
+}
+
+void keel__task_run(struct keel_worker *w, struct keel_task *t)
+{
+	struct keel_cx cx = { t, w, { &keel__task_waker_ops, t } };
+	intptr_t r;
+
+	t->state &= (uint16_t)~KEEL__T_QUEUED;
+	if (t->state & KEEL__T_CANCELLED) {
+		task_complete(t, -ECANCELED);
+		return;
+	}
+	t->state |= KEEL__T_RUNNING;
+	w->stats.polls++;
+	r = t->poll(t->frame, &cx);
+	t->state &= (uint16_t)~KEEL__T_RUNNING;
+	if (r != KEEL_PENDING)
+		task_complete(t, r);
+	else if (t->state & KEEL__T_CANCELLED)
+		task_complete(t, -ECANCELED);
+	else if (t->state & KEEL__T_NOTIFIED)
+		keel__worker_schedule(w, t);
+}
+
+void keel__task_cancel_local(struct keel_task *t)
+{
+	if (t->state & (KEEL__T_DONE | KEEL__T_CANCELLED))
+		return;
+	t->state |= KEEL__T_CANCELLED;
+	if (t->state & KEEL__T_RUNNING)
+		return; /* completes when its poll returns */
+	if (t->state & KEEL__T_QUEUED) {
+		keel_list_remove(&t->link);
+		t->state &= (uint16_t)~KEEL__T_QUEUED;
+	}
+	task_complete(t, -ECANCELED);
+}
+
+/* ------------------------------------------------------------------ join */
+
+intptr_t keel_join_poll(struct keel_cx *cx, struct keel_join *join)
+{
+	struct keel_task *t = (struct keel_task *)join;
+	intptr_t r;
+
+	if (!cx || !t)
+		return -EINVAL;
+	if (!atomic_load_explicit(&t->finished, memory_order_acquire)) {
+		if (on_owner(t)) {
+			keel_waker_register(&t->join_waker, cx);
+			return KEEL_PENDING;
+		}
+		/* Joiner elsewhere: leave the waker under the owner's lock and
+		 * tell the owner, which wakes it at completion (or at once). */
+		struct keel_waker old;
+
+		pthread_mutex_lock(&t->worker->inbox_lock);
+		old = t->fjoin_waker;
+		t->fjoin_waker = keel_waker_clone(&cx->waker);
+		pthread_mutex_unlock(&t->worker->inbox_lock);
+		keel_waker_drop(&old);
+		task_retain(t);
+		keel__worker_post(t->worker, t, KEEL__MSG_JOIN);
+		return KEEL_PENDING;
+	}
+	r = t->result;
+	task_release(t);
+	return r;
+}
+
+bool keel_join_is_finished(const struct keel_join *join)
+{
+	const struct keel_task *t = (const struct keel_task *)join;
+
+	return t && atomic_load_explicit(&t->finished, memory_order_acquire);
+}
+
+void keel_join_cancel(struct keel_join *join)
+{
+	struct keel_task *t = (struct keel_task *)join;
+
+	if (!t)
+		return;
+	if (on_owner(t)) {
+		keel__task_cancel_local(t);
+	} else {
+		task_retain(t);
+		keel__worker_post(t->worker, t, KEEL__MSG_CANCEL);
+	}
+}
+
+void keel_join_detach(struct keel_join *join)
+{
+	if (join)
+		task_release((struct keel_task *)join);
+}
+
+void keel_join_abort(struct keel_join *join)
+{
+	keel_join_cancel(join);
+	keel_join_detach(join);
+}
+
+/* Owner side of the messages; called by the worker with the message's
+ * reference, which it releases. */
+void keel__task_message(struct keel_task *t, int kind)
+{
+	struct keel_worker *w = t->worker;
+
+	switch (kind) {
+	case KEEL__MSG_WAKE:
+		keel__worker_schedule(w, t);
+		break;
+	case KEEL__MSG_CANCEL:
+		keel__task_cancel_local(t);
+		break;
+	case KEEL__MSG_JOIN:
+		if (t->state & KEEL__T_DONE) {
+			struct keel_waker fw;
+
+			pthread_mutex_lock(&w->inbox_lock);
+			fw = t->fjoin_waker;
+			t->fjoin_waker = (struct keel_waker){ 0 };
+			pthread_mutex_unlock(&w->inbox_lock);
+			keel_waker_wake(&fw);
+		} else {
+			t->foreign_join = true;
+		}
+		break;
+	default:
+		break;
+	}
+	keel__task_unref(t);
+}

@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker: one thread's run queue, timer wheel, drivers, task cache and
+ * inbox, and the loop that drives them.
+ *
+ * The loop, once per tick:
+ *   1. run ready tasks, at most `budget` polls (a task that keeps waking
+ *      itself goes to the back of the queue and cannot starve the rest);
+ *   2. take the messages other threads posted (wakes, drops, cancels);
+ *   3. poll the drivers and the user readiness sources;
+ *   4. fire due timers;
+ *   5. if nothing ran and nothing happened, park the first driver until the
+ *      next timer (or, on the test clock, jump to it).
+ */
+#include "core_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ clock */
+
+uint64_t keel__worker_clock(struct keel_worker *w)
+{
+	struct timespec ts;
+
+	if (w->rt->cfg.test_clock)
+		return w->rt->test_now;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * KEEL_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t keel_now(struct keel_cx *cx)
+{
+	return cx->worker->now;
+}
+
+/* ------------------------------------------------------------- run queue */
+
+void keel__worker_schedule(struct keel_worker *w, struct keel_task *t)
+{
+	if (t->state & (KEEL__T_QUEUED | KEEL__T_DONE))
+		return;
+	if (t->state & KEEL__T_RUNNING) {
+		t->state |= KEEL__T_NOTIFIED;
+		return;
+	}
+	t->state = (uint16_t)((t->state & ~KEEL__T_NOTIFIED) | KEEL__T_QUEUED);
+	keel_list_push_back(&w->runq, &t->link);
+}
+
+/* ----------------------------------------------------------------- inbox */
+
+void keel__worker_unpark(struct keel_worker *w)
+{
+	if (w->ndrv) {
+		w->drv[0].ops->unpark(w->drv[0].impl);
+		return;
+	}
+	pthread_mutex_lock(&w->inbox_lock);
+	w->idle_signalled = true;
+	pthread_cond_signal(&w->idle_cond);
+	pthread_mutex_unlock(&w->inbox_lock);
+}
+
+void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind)
+{
+	pthread_mutex_lock(&w->inbox_lock);
+	if (w->inbox_len == w->inbox_cap) {
+		size_t cap = w->inbox_cap ? 2 * w->inbox_cap : 64;
+		struct keel__msg *m = realloc(w->inbox, cap * sizeof(*m));
+
+		if (!m) {
+			/* A lost wake would hang a task forever; nothing sane
+			 * is left to do without memory. */
+			fputs("keel: out of memory posting a cross-thread wake\n",
+			      stderr);
+			abort();
+		}
+		w->inbox = m;
+		w->inbox_cap = cap;
+	}
+	w->inbox[w->inbox_len++] = (struct keel__msg){ t, kind };
+	atomic_store(&w->inbox_nonempty, true);
+	pthread_mutex_unlock(&w->inbox_lock);
+	if (atomic_load(&w->parked))
+		keel__worker_unpark(w);
+}
+
+static size_t worker_drain_inbox(struct keel_worker *w)
+{
+	struct keel__msg *m;
+	size_t n, cap;
+
+	if (!atomic_load_explicit(&w->inbox_nonempty, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&w->inbox_lock);
+	m = w->inbox;
+	n = w->inbox_len;
+	cap = w->inbox_cap;
+	w->inbox = w->inbox_spare;
+	w->inbox_cap = w->spare_cap;
+	w->inbox_len = 0;
+	atomic_store_explicit(&w->inbox_nonempty, false, memory_order_relaxed);
+	pthread_mutex_unlock(&w->inbox_lock);
+
+	for (size_t i = 0; i < n; i++)
+		keel__task_message(m[i].task, m[i].kind);
+	w->inbox_spare = m;
+	w->spare_cap = cap;
+	w->stats.remote_msgs += n;
+	return n;
+}
+
+/* ------------------------------------------------------ readiness sources */
+
+intptr_t keel_ready_poll(struct keel_cx *cx, struct keel_ready *r)
+{
+	if (!cx || !r)
+		return -EINVAL;
+	if (r->ready) {
+		r->ready = false;
+		return 0;
+	}
+	keel_waker_register(&r->waker, cx);
+	if (keel_list_linked(&r->task_link))
+		keel_list_remove(&r->task_link);
+	keel_list_push_back(&cx->task->readies, &r->task_link);
+	r->worker = cx->worker;
+	return KEEL_PENDING;
+}
+
+void keel_ready_set(struct keel_cx *cx, struct keel_ready *r)
+{
+	if (!cx || !r || r->ready)
+		return;
+	r->ready = true;
+	if (r->waker.ops && !keel_list_linked(&r->link))
+		keel_list_push_back(&cx->worker->fired_ready, &r->link);
+}
+
+void keel_ready_stop(struct keel_ready *r)
+{
+	if (!r)
+		return;
+	if (keel_list_linked(&r->link))
+		keel_list_remove(&r->link);
+	if (keel_list_linked(&r->task_link))
+		keel_list_remove(&r->task_link);
+	keel_waker_drop(&r->waker);
+}
+
+/* The reactor half of the readiness sources: wake what was set. */
+static size_t worker_fire_ready(struct keel_worker *w)
+{
+	struct keel_list *n;
+	size_t count = 0;
+
+	while ((n = keel_list_pop_front(&w->fired_ready))) {
+		struct keel_ready *r = KEEL_CONTAINER_OF(n, struct keel_ready, link);
+
+		keel_list_remove(&r->task_link);
+		keel_waker_wake(&r->waker);
+		count++;
+	}
+	return count;
+}
+
+/* ------------------------------------------------------------------ loop */
+
+static size_t worker_run_tasks(struct keel_worker *w)
+{
+	unsigned budget = w->rt->cfg.budget;
+	size_t ran = 0;
+	struct keel_list *n;
+
+	while (ran < budget && (n = keel_list_pop_front(&w->runq))) {
+		keel__task_run(w, KEEL_CONTAINER_OF(n, struct keel_task, link));
+		ran++;
+	}
+	if (ran == budget && !keel_list_empty(&w->runq))
+		w->stats.budget_yields++;
+	return ran;
+}
+
+static size_t worker_poll_drivers(struct keel_worker *w)
+{
+	size_t events = worker_fire_ready(w);
+
+	for (unsigned i = 0; i < w->ndrv; i++) {
+		int n = w->drv[i].ops->poll(w->drv[i].impl);
+		if (n > 0)
+			events += (size_t)n;
+	}
+	return events;
+}
+
+static size_t worker_fire_timers(struct keel_worker *w)
+{
+	size_t n = keel__wheel_advance(&w->wheel, w->now / KEEL_TIMER_TICK_NS);
+	w->stats.timers_fired += n;
+	return n;
+}
+
+static void worker_park_fallback(struct keel_worker *w, int64_t timeout)
+{
+	pthread_mutex_lock(&w->inbox_lock);
+	if (!w->idle_signalled && timeout != 0) {
+		if (timeout < 0) {
+			pthread_cond_wait(&w->idle_cond, &w->inbox_lock);
+		} else {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)timeout;
+			ts.tv_sec += (time_t)(ns / KEEL_SEC);
+			ts.tv_nsec = (long)(ns % KEEL_SEC);
+			pthread_cond_timedwait(&w->idle_cond, &w->inbox_lock, &ts);
+		}
+	}
+	w->idle_signalled = false;
+	pthread_mutex_unlock(&w->inbox_lock);
+}
+
+/* Nothing to do: sleep in the first driver until the next timer. */
+static void worker_park(struct keel_worker *w)
+{
+	uint64_t next = keel__wheel_next(&w->wheel);
+	int64_t timeout = -1;
+
+	if (next != UINT64_MAX) {
+		uint64_t at = next * KEEL_TIMER_TICK_NS;
+		timeout = at > w->now ? (int64_t)(at - w->now) : 0;
+	}
+	if (w->rt->cfg.test_clock && next != UINT64_MAX) {
+		/* Virtual time: see whether I/O is ready, else jump. */
+		if (w->ndrv && w->drv[0].ops->park(w->drv[0].impl, 0) > 0)
+			return;
+		if (w->rt->test_now < next * KEEL_TIMER_TICK_NS)
+			w->rt->test_now = next * KEEL_TIMER_TICK_NS;
+		return;
+	}
+	atomic_store(&w->parked, true);
+	if (!atomic_load(&w->inbox_nonempty) && !atomic_load(&w->stop) &&
+	    !atomic_load(&w->rt->shutdown)) {
+		w->stats.parks++;
+		if (w->ndrv)
+			w->drv[0].ops->park(w->drv[0].impl, timeout);
+		else
+			worker_park_fallback(w, timeout);
+	}
+	atomic_store(&w->parked, false);
+}
+
+void keel_worker_run(struct keel_worker *w, struct keel_join *until)
+{
+	struct keel_worker *prev = keel__tls_worker;
+
+	keel__tls_worker = w;
+	while (!(until && keel_join_is_finished(until)) &&
+	       !atomic_load_explicit(&w->stop, memory_order_relaxed) &&
+	       !atomic_load_explicit(&w->rt->shutdown, memory_order_relaxed)) {
+		size_t busy;
+
+		w->stats.ticks++;
+		w->now = keel__worker_clock(w);
+		busy = worker_run_tasks(w);
+		busy += worker_drain_inbox(w);
+		busy += worker_poll_drivers(w);
+		busy += worker_fire_timers(w);
+		if (!busy && keel_list_empty(&w->runq))
+			worker_park(w);
+	}
+	atomic_store(&w->stop, false);
+	keel__tls_worker = prev;
+}
+
+void keel_worker_stop(struct keel_worker *w)
+{
+	atomic_store(&w->stop, true);
+	keel__worker_unpark(w);
+}
+
+/* ------------------------------------------------------ create / destroy */
+
+int keel_worker_create(struct keel_runtime *rt, unsigned index,
+		       struct keel_worker **out)
+{
+	struct keel_worker *w;
+	int rc;
+
+	if (!rt || !out || rt->nworkers == KEEL__MAX_WORKERS)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->rt = rt;
+	w->index = index;
+	keel_list_init(&w->runq);
+	keel_list_init(&w->fired_ready);
+	keel_list_init(&w->tasks);
+	pthread_mutex_init(&w->inbox_lock, NULL);
+	pthread_cond_init(&w->idle_cond, NULL);
+	w->now = keel__worker_clock(w);
+	keel__wheel_init(&w->wheel, w->now / KEEL_TIMER_TICK_NS);
+
+	for (unsigned i = 0; i < rt->ndrivers; i++) {
+		const struct keel_driver_ops *ops = rt->drivers[i];
+
+		rc = ops->create(w, rt->driver_args[i], &w->drv[i].impl);
+		if (rc < 0)
+			goto err;
+		w->drv[i].ops = ops;
+		w->ndrv = i + 1;
+		if (!w->tcp_drv && ops->tcp_connect)
+			w->tcp_drv = &w->drv[i];
+	}
+	w->udp_drv = w->ndrv ? &w->drv[0] : NULL;
+	rt->workers[rt->nworkers++] = w;
+	*out = w;
+	return 0;
+err:
+	keel_worker_destroy(w);
+	return rc;
+}
+
+/* Cancel every task that is still alive; their drops run here. */
+static void worker_cancel_all(struct keel_worker *w)
+{
+	struct keel_worker *prev = keel__tls_worker;
+	bool again = true;
+
+	keel__tls_worker = w;
+	while (again) {
+		again = false;
+		for (struct keel_list *n = w->tasks.next; n != &w->tasks; n = n->next) {
+			struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
+
+			if (!(t->state & (KEEL__T_DONE | KEEL__T_CANCELLED))) {
+				/* Pin it: cancelling may free it and others. */
+				t->refs++;
+				keel__task_cancel_local(t);
+				keel__task_unref(t);
+				again = true;
+				break;
+			}
+		}
+	}
+	worker_drain_inbox(w);
+	keel__tls_worker = prev;
+}
+
+void keel_worker_destroy(struct keel_worker *w)
+{
+	struct keel_list *n;
+
+	if (!w)
+		return;
+	worker_cancel_all(w);
+	keel__tls_worker = w;
+	keel__wheel_clear(&w->wheel);
+	while ((n = keel_list_pop_front(&w->fired_ready)))
+		;
+	/* Drivers drop the wakers their sockets hold, releasing tasks. */
+	for (unsigned i = w->ndrv; i-- > 0;)
+		w->drv[i].ops->destroy(w->drv[i].impl);
+	worker_drain_inbox(w);
+	/* What is left is referenced by join handles never awaited or
+	 * detached: a leak in the application, reclaimed here. Drop the
+	 * wakers such tasks hold first (that may free others), then free. */
+	for (bool again = true; again;) {
+		again = false;
+		for (n = w->tasks.next; n != &w->tasks; n = n->next) {
+			struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
+
+			if (t->join_waker.ops || t->fjoin_waker.ops) {
+				t->refs++;
+				keel_waker_drop(&t->join_waker);
+				keel_waker_drop(&t->fjoin_waker);
+				keel__task_unref(t);
+				again = true;
+				break;
+			}
+		}
+	}
+	while ((n = keel_list_pop_front(&w->tasks))) {
+		struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
+
+		w->stats.leaked++;
+		keel__cache_free(&w->cache, t, t->cls);
+	}
+	keel__tls_worker = NULL;
+	keel__cache_fini(&w->cache);
+	free(w->inbox);
+	free(w->inbox_spare);
+	pthread_mutex_destroy(&w->inbox_lock);
+	pthread_cond_destroy(&w->idle_cond);
+	for (unsigned i = 0; i < w->rt->nworkers; i++)
+		if (w->rt->workers[i] == w)
+			w->rt->workers[i] = w->rt->workers[--w->rt->nworkers];
+	free(w);
+}
+
+/* ------------------------------------------------------------- accessors */
+
+struct keel_worker *keel_cx_worker(struct keel_cx *cx)
+{
+	return cx->worker;
+}
+
+unsigned keel_worker_index(const struct keel_worker *w)
+{
+	return w->index;
+}
+
+struct keel_runtime *keel_cx_runtime(struct keel_cx *cx)
+{
+	return cx->worker->rt;
+}
+
+void *keel_cx_driver(struct keel_cx *cx, const struct keel_driver_ops *ops)
+{
+	struct keel_worker *w = cx->worker;
+
+	for (unsigned i = 0; i < w->ndrv; i++)
+		if (w->drv[i].ops == ops)
+			return w->drv[i].impl;
+	return NULL;
+}

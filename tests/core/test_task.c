@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/* core/task.c: spawn, wakers, join, cancel, drop, cross-thread wakes. */
+#include <errno.h>
+#include <keel/test.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+/* A future that counts its polls and pends until told to finish. */
+struct counter {
+	struct keel_co co;
+	int *polls;
+	int *drops;
+	const bool *finish;
+	struct keel_waker *stash; /* where it leaves a waker clone */
+	intptr_t result;
+};
+
+static intptr_t counter_poll(void *frame, struct keel_cx *cx)
+{
+	struct counter *c = frame;
+
+	(*c->polls)++;
+	if (c->finish && *c->finish)
+		return c->result;
+	if (c->stash)
+		keel_waker_register(c->stash, cx);
+	return KEEL_PENDING;
+}
+
+static void counter_drop(void *frame)
+{
+	struct counter *c = frame;
+
+	if (c->drops)
+		(*c->drops)++;
+}
+
+/* ------------------------------------------------------------------ */
+
+struct t_join {
+	struct keel_co co;
+	struct keel_join *j;
+	intptr_t r;
+	int polls, drops;
+	bool finish;
+};
+
+KEEL_TEST(task, join_returns_result, struct t_join)
+{
+	KEEL_BEGIN(f);
+	f->finish = true;
+	cr_assert_eq(KEEL_SPAWN(cx, counter_poll, counter_drop, &f->j, struct counter,
+				.polls = &f->polls, .drops = &f->drops,
+				.finish = &f->finish, .result = 42), 0);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+	cr_assert_eq(f->r, 42);
+	cr_assert_eq(f->polls, 1);
+	cr_assert_eq(f->drops, 1, "drop runs once after completion");
+	KEEL_END(f);
+}
+
+/* Waking before the task is polled: still exactly one poll. */
+struct t_wake_before {
+	struct keel_co co;
+	struct keel_join *j;
+	struct keel_waker w;
+	intptr_t r;
+	int polls;
+	bool finish;
+};
+
+KEEL_TEST(task, wake_before_poll_polls_once, struct t_wake_before)
+{
+	KEEL_BEGIN(f);
+	cr_assert_eq(KEEL_SPAWN(cx, counter_poll, NULL, &f->j, struct counter,
+				.polls = &f->polls, .finish = &f->finish,
+				.stash = &f->w), 0);
+	KEEL_YIELD(f, cx); /* it runs once and leaves its waker */
+	cr_assert_eq(f->polls, 1);
+	/* Three wakes before it runs again coalesce into one poll. */
+	keel_waker_wake_by_ref(&f->w);
+	keel_waker_wake_by_ref(&f->w);
+	keel_waker_wake_by_ref(&f->w);
+	KEEL_YIELD(f, cx);
+	cr_assert_eq(f->polls, 2, "many wakes coalesce: polled %d times", f->polls);
+	f->finish = true;
+	keel_waker_wake(&f->w);
+	cr_assert_null(f->w.ops, "wake consumes the waker");
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+	cr_assert_eq(f->polls, 3);
+	KEEL_END(f);
+}
+
+/* A task that wakes itself during its poll is polled again, once. */
+struct selfwake {
+	struct keel_co co;
+	int *polls;
+};
+
+static intptr_t selfwake_poll(void *frame, struct keel_cx *cx)
+{
+	struct selfwake *s = frame;
+
+	if (++*s->polls == 1) {
+		keel_waker_wake_by_ref(keel_cx_waker(cx));
+		keel_waker_wake_by_ref(keel_cx_waker(cx));
+		return KEEL_PENDING;
+	}
+	return 0;
+}
+
+struct t_selfwake {
+	struct keel_co co;
+	struct keel_join *j;
+	intptr_t r;
+	int polls;
+	struct keel_timer t;
+};
+
+KEEL_TEST_PAUSED(task, wake_during_poll_polls_again_once, struct t_selfwake)
+{
+	KEEL_BEGIN(f);
+	cr_assert_eq(KEEL_SPAWN(cx, selfwake_poll, NULL, &f->j, struct selfwake,
+				.polls = &f->polls), 0);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+	cr_assert_eq(f->r, 0);
+	cr_assert_eq(f->polls, 2);
+	KEEL_END(f);
+}
+
+/* Cancel: the task is not polled again, its drop runs, join says so. */
+struct t_cancel {
+	struct keel_co co;
+	struct keel_join *j;
+	intptr_t r;
+	int polls, drops;
+};
+
+KEEL_TEST(task, cancel_drops_and_join_reports, struct t_cancel)
+{
+	KEEL_BEGIN(f);
+	cr_assert_eq(KEEL_SPAWN(cx, counter_poll, counter_drop, &f->j, struct counter,
+				.polls = &f->polls, .drops = &f->drops), 0);
+	KEEL_YIELD(f, cx);
+	cr_assert_eq(f->polls, 1);
+	keel_join_cancel(f->j);
+	keel_join_cancel(f->j); /* idempotent */
+	cr_assert_eq(f->drops, 1);
+	cr_assert(keel_join_is_finished(f->j));
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+	cr_assert_eq(f->r, -ECANCELED);
+	cr_assert_eq(f->polls, 1, "a cancelled task is not polled again");
+	KEEL_END(f);
+}
+
+/* Cancelling a task that has finished changes nothing. */
+KEEL_TEST(task, cancel_after_finish_keeps_result, struct t_join)
+{
+	KEEL_BEGIN(f);
+	f->finish = true;
+	cr_assert_eq(KEEL_SPAWN(cx, counter_poll, counter_drop, &f->j, struct counter,
+				.polls = &f->polls, .drops = &f->drops,
+				.finish = &f->finish, .result = 7), 0);
+	KEEL_YIELD(f, cx);
+	cr_assert(keel_join_is_finished(f->j));
+	keel_join_cancel(f->j);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+	cr_assert_eq(f->r, 7);
+	cr_assert_eq(f->drops, 1);
+	KEEL_END(f);
+}
+
+/* Cancelling a task that waits on a timer disarms the timer. */
+struct sleeper {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	int *woke;
+};
+
+static intptr_t sleeper_poll(void *frame, struct keel_cx *cx)
+{
+	struct sleeper *s = frame;
+
+	KEEL_BEGIN(s);
+	KEEL_AWAIT(s, s->r, keel_sleep_for(cx, &s->t, 10 * KEEL_SEC));
+	(*s->woke)++;
+	KEEL_END(s);
+}
+
+struct t_cancel_timer {
+	struct keel_co co;
+	struct keel_join *j;
+	struct keel_timer t;
+	intptr_t r;
+	int woke;
+	uint64_t start;
+};
+
+KEEL_TEST_PAUSED(task, cancel_disarms_timers, struct t_cancel_timer)
+{
+	KEEL_BEGIN(f);
+	f->start = keel_now(cx);
+	cr_assert_eq(KEEL_SPAWN(cx, sleeper_poll, NULL, &f->j, struct sleeper,
+				.woke = &f->woke), 0);
+	KEEL_YIELD(f, cx);
+	keel_join_cancel(f->j);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+	cr_assert_eq(f->r, -ECANCELED);
+	/* Only our own 1 s timer is left: the clock jumps to it, not to 10 s. */
+	KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->t, KEEL_SEC));
+	cr_assert_lt(keel_now(cx) - f->start, 2 * KEEL_SEC);
+	cr_assert_eq(f->woke, 0);
+	KEEL_END(f);
+}
+
+/* Detached tasks run to completion; many of them, exact counts. */
+struct bump {
+	struct keel_co co;
+	int *n;
+};
+
+static intptr_t bump_poll(void *frame, struct keel_cx *cx)
+{
+	struct bump *b = frame;
+
+	KEEL_BEGIN(b);
+	KEEL_YIELD(b, cx);
+	(*b->n)++;
+	KEEL_END(b);
+}
+
+struct t_many {
+	struct keel_co co;
+	int n, i;
+	struct keel_join *last;
+	intptr_t r;
+};
+
+KEEL_TEST(task, spawn_many_detached, struct t_many)
+{
+	KEEL_BEGIN(f);
+	for (f->i = 0; f->i < 20000; f->i++)
+		cr_assert_eq(KEEL_SPAWN(cx, bump_poll, NULL, NULL, struct bump,
+					.n = &f->n), 0);
+	cr_assert_eq(KEEL_SPAWN(cx, bump_poll, NULL, &f->last, struct bump,
+				.n = &f->n), 0);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->last));
+	/* FIFO: the last one finished after every earlier one. */
+	cr_assert_eq(f->n, 20001);
+	KEEL_END(f);
+}
+
+/* Big frames (past the cache's classes) work too. */
+struct big {
+	struct keel_co co;
+	char pad[20000];
+};
+
+static intptr_t big_poll(void *frame, struct keel_cx *cx)
+{
+	struct big *b = frame;
+
+	(void)cx;
+	return b->pad[19999];
+}
+
+KEEL_TEST(task, large_frame, struct t_many)
+{
+	KEEL_BEGIN(f);
+	{
+		static struct big init;
+		init.pad[19999] = 9;
+		cr_assert_eq(keel_spawn(cx, big_poll, NULL, &init, sizeof(init),
+					&f->last), 0);
+	}
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->last));
+	cr_assert_eq(f->r, 9);
+	KEEL_END(f);
+}
+
+KEEL_TEST(task, spawn_bad_arguments, struct t_many)
+{
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_spawn(cx, NULL, NULL, NULL, 0, NULL), -EINVAL);
+	cr_assert_eq(keel_spawn(cx, bump_poll, NULL, NULL, 8, NULL), -EINVAL);
+	cr_assert_eq(keel_spawn(NULL, bump_poll, NULL, NULL, 0, NULL), -EINVAL);
+	cr_assert_eq(keel_join_poll(cx, NULL), -EINVAL);
+	KEEL_END(f);
+}
+
+/* Wakes from another thread: every one lands, none is lost. */
+#define XWAKES 2000
+
+struct xthread {
+	struct keel_waker w;
+	atomic_int handed, done;
+};
+
+static void *xthread_main(void *arg)
+{
+	struct xthread *x = arg;
+
+	for (int i = 0; i < XWAKES; i++) {
+		/* Wait until the task handed us a fresh waker. */
+		while (atomic_load(&x->handed) <= i)
+			sched_yield();
+		struct keel_waker w = x->w;
+		keel_waker_wake(&w); /* by value, from a foreign thread */
+	}
+	atomic_store(&x->done, 1);
+	return NULL;
+}
+
+struct t_xthread {
+	struct keel_co co;
+	struct xthread x;
+	pthread_t th;
+	int i, polls;
+	intptr_t r;
+};
+
+/* Iteration i: hand over a waker clone and pend; only the thread's wake
+ * brings the task back (a lost wake hangs the test into its timeout). */
+static intptr_t xthread_step(struct t_xthread *f, struct keel_cx *cx)
+{
+	f->polls++;
+	if (atomic_load(&f->x.handed) > f->i)
+		return 0;
+	f->x.w = keel_waker_clone(keel_cx_waker(cx));
+	atomic_fetch_add(&f->x.handed, 1);
+	return KEEL_PENDING;
+}
+
+KEEL_TEST(task, cross_thread_wakes_are_not_lost, struct t_xthread)
+{
+	KEEL_BEGIN(f);
+	cr_assert_eq(pthread_create(&f->th, NULL, xthread_main, &f->x), 0);
+	for (f->i = 0; f->i < XWAKES; f->i++)
+		KEEL_AWAIT(f, f->r, xthread_step(f, cx));
+	pthread_join(f->th, NULL);
+	cr_assert_eq(atomic_load(&f->x.handed), XWAKES);
+	cr_assert_eq(atomic_load(&f->x.done), 1);
+	cr_assert_eq(f->polls, 2 * XWAKES, "one pend and one wake-up per round");
+	KEEL_END(f);
+}
