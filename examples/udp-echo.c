@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* udp-echo: send every datagram back where it came from.
+ * usage: udp-echo [ADDR:PORT] (default 127.0.0.1:8080) */
+#include <keel/keel.h>
+#include <stdio.h>
+
+struct echo {
+	struct keel_co co;
+	struct keel_args args;
+	struct keel_udp sock;
+	struct keel_addr addr, peer;
+	char buf[65536];
+	ssize_t n, sent;
+};
+
+static intptr_t echo(void *frame, struct keel_cx *cx)
+{
+	struct echo *f = frame;
+	char text[KEEL_ADDR_STRLEN];
+	int rc;
+
+	KEEL_BEGIN(f);
+	rc = keel_addr_parse(f->args.argc > 1 ? f->args.argv[1] : "127.0.0.1:8080", &f->addr);
+	if (rc == 0)
+		rc = keel_udp_bind(cx, &f->sock, &f->addr, NULL);
+	if (rc == 0)
+		rc = keel_udp_local_addr(&f->sock, &f->addr);
+	if (rc < 0)
+		KEEL_RETURN(f, rc);
+	printf("Listening on %s\n", keel_addr_format(&f->addr, text, sizeof(text)));
+	fflush(stdout);
+	for (;;) {
+		KEEL_AWAIT(f, f->n, keel_udp_recv_from(cx, &f->sock, f->buf, sizeof(f->buf), &f->peer));
+		if (f->n < 0)
+			continue; /* counted by the driver; keep serving */
+		if (keel_runtime_config(keel_cx_runtime(cx))->verbose)
+			printf("%zd bytes from %s\n", f->n, keel_addr_format(&f->peer, text, sizeof(text)));
+		KEEL_AWAIT(f, f->sent, keel_udp_send_to(cx, &f->sock, f->buf, (size_t)f->n, &f->peer));
+	}
+	KEEL_END(f);
+}
+
+static void echo_drop(void *frame)
+{
+	keel_udp_close(&((struct echo *)frame)->sock);
+}
+
+KEEL_MAIN(echo, echo_drop, struct echo, "udp-echo [ADDR:PORT]")

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Build and run a program outside the tree against keel, twice: through the
+# installed keel.pc, and with keel as a meson subproject.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d /tmp/keel-outside.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "=== outside: pkg-config"
+meson setup "$tmp/build" "$root" --prefix="$tmp/prefix" -Dtests=false >/dev/null
+ninja -C "$tmp/build" install >/dev/null
+pcdir=$(dirname "$(find "$tmp/prefix" -name keel.pc | head -n1)")
+export PKG_CONFIG_PATH=$pcdir
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags keel) \
+	"$root/tests/outside/main.c" -o "$tmp/outside-pc" $(pkg-config --libs keel)
+"$tmp/outside-pc" | tee "$tmp/out1"
+grep -q '^outside: ok (sched=local driver=kernel)$' "$tmp/out1"
+
+echo "=== outside: meson subproject"
+mkdir -p "$tmp/app/subprojects"
+cp "$root/tests/outside/main.c" "$root/tests/outside/meson.build" "$tmp/app/"
+# A copy of the tracked tree, as a wrap or a git submodule would bring it.
+git -C "$root" ls-files -z | (cd "$root" && xargs -0 tar cf -) |
+	(mkdir -p "$tmp/app/subprojects/keel" && tar xf - -C "$tmp/app/subprojects/keel")
+meson setup "$tmp/app/build" "$tmp/app" >/dev/null
+ninja -C "$tmp/app/build" >/dev/null
+"$tmp/app/build/outside" --sched=local | tee "$tmp/out2"
+grep -q '^outside: ok (sched=local driver=kernel)$' "$tmp/out2"
+echo "outside: both ways work"
