@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/** \file
+ * The kernel-socket driver: non-blocking sockets and one epoll set per
+ * worker. It serves the UDP API (recvmmsg/sendmmsg for batches; the
+ * zero-copy calls lend buffers of the driver's own), TCP, and an eventfd
+ * readiness source that other threads can set.
+ *
+ * Link it with the `keel_drv_kernel` meson dependency; select it with
+ * `--driver=kernel[:ARGS]`, ARGS a comma-separated list of
+ *   bufs=N        zero-copy buffers per UDP socket (default 64, 1..4096)
+ *   bufsize=BYTES size of each (default 2048, 64..65536)
+ *
+ * A handle (socket or event source) belongs to the worker it was opened
+ * on: its readiness comes from that worker's epoll set. A task on another
+ * worker that has to wait on it gets -EXDEV.
+ *
+ * Counters (keel_driver_stats): rx/tx packets and bytes count UDP
+ * datagrams; TCP reads and writes add to the byte counters only. A
+ * datagram longer than a zero-copy buffer is dropped, counted in both
+ * rx_truncated and rx_dropped (a lent packet has no room to say it was
+ * cut).
+ */
+#ifndef KEEL_KERNEL_H
+#define KEEL_KERNEL_H
+
+#include <keel/driver.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The driver, for keel_cx_driver() and for the link (see driver.h). */
+extern const struct keel_driver_ops keel_drv_kernel;
+
+/**
+ * An eventfd readiness source: any thread (or a signal handler) sets it,
+ * one task on the worker that opened it waits for it. Sets coalesce: the
+ * wait is ready with how many happened since the last one. Caller-owned
+ * handle, zero-initialised; the eventfd behind it belongs to the driver.
+ */
+struct keel_event {
+	void *impl; /* NULL: not open */
+};
+
+/**
+ * Open \p ev on the kernel driver of the worker polling \p cx.
+ * \return 0, -EINVAL (NULL argument), -EBUSY (\p ev already open),
+ *         -ENOTSUP (the kernel driver is not in the runtime), -EMFILE,
+ *         -ENOMEM.
+ */
+int keel_event_open(struct keel_cx *cx, struct keel_event *ev);
+
+/**
+ * Wait for \p ev to be set. Ready with the number of sets since the last
+ * ready (>= 1; the count is reset); else the waker of \p cx is registered
+ * and KEEL_PENDING returned. -EBADF when not open, -EINVAL on NULL, -EXDEV
+ * from a task on another worker.
+ */
+intptr_t keel_event_poll(struct keel_cx *cx, struct keel_event *ev);
+
+/**
+ * Set \p ev: one write(2). Any thread; async-signal-safe. Must not race
+ * with keel_event_close.
+ * \return 0, -EBADF when not open, -EINVAL on NULL.
+ */
+int keel_event_set(struct keel_event *ev);
+
+/**
+ * Close \p ev; a task waiting on it is not woken.
+ * \return 0, -EBADF when not open, -EINVAL on NULL.
+ */
+int keel_event_close(struct keel_event *ev);
+
+/**
+ * The file descriptor behind a kernel-driver socket, for options keel does
+ * not wrap (borrowed: do not close it, do not change O_NONBLOCK).
+ * \return the fd, -EBADF when \p s is not open, -ENOTSUP when it belongs to
+ *         another driver, -EINVAL on NULL.
+ */
+int keel_kernel_udp_fd(const struct keel_udp *s);
+int keel_kernel_tcp_fd(const struct keel_tcp *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEEL_KERNEL_H */

@@ -1,0 +1,579 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UDP on kernel sockets: one non-blocking socket per keel_udp, the batch
+ * calls on recvmmsg/sendmmsg, and the zero-copy calls emulated with a pool
+ * of buffers the driver owns.
+ *
+ * The kernel has no packet buffers to lend, so recv_lend receives straight
+ * into free pool buffers (the one copy is the kernel's, as with recv_from)
+ * and lends them; send_lent sends from them and takes back those sent.
+ * An echo server that replies in place thus moves each payload through
+ * user space without a copy of its own. A lent packet is recognised by
+ * priv[0] (its buffer's index) and priv[1] (its socket), so a packet that
+ * is not, or no longer, lent by this socket is refused rather than
+ * corrupting the pool.
+ */
+#include "kernel_internal.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct kernel_udp {
+	struct keel__kio io; /* first: epoll's data.ptr points here too */
+	int family;
+
+	/* Zero-copy pool, allocated at the first recv_lend. */
+	unsigned char *bufs; /* nbufs * bufsize bytes */
+	uint16_t *free_idx;  /* stack of free buffer indices */
+	uint8_t *lent;	     /* per buffer: 1 while the application has it */
+	unsigned nbufs, bufsize, nfree;
+};
+
+static struct kernel_udp *udp_of(void *impl)
+{
+	return impl;
+}
+
+/* -------------------------------------------------------- copied datagrams */
+
+static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
+			     size_t len, struct keel_addr *from)
+{
+	struct kernel_udp *u = udp_of(impl);
+	struct keel__kernel *d = u->io.drv;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = {
+		.msg_name = from,
+		.msg_namelen = from ? sizeof(*from) : 0,
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	ssize_t n;
+
+	do
+		n = recvmsg(u->io.fd, &mh, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return keel__kernel_wait(&u->io, &u->io.rd, cx);
+		return keel__kernel_err(errno);
+	}
+	KEEL__KSTAT_ADD(d, rx_packets, 1);
+	KEEL__KSTAT_ADD(d, rx_bytes, n);
+	if (mh.msg_flags & MSG_TRUNC) {
+		KEEL__KSTAT_ADD(d, rx_truncated, 1);
+		return -EMSGSIZE;
+	}
+	return n;
+}
+
+static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
+			   size_t len, const struct keel_addr *to)
+{
+	struct kernel_udp *u = udp_of(impl);
+	struct keel__kernel *d = u->io.drv;
+	ssize_t n;
+
+	do
+		n = sendto(u->io.fd, buf, len, 0, &to->sa, keel_addr_len(to));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return keel__kernel_wait(&u->io, &u->io.wr, cx);
+		if (errno == ENOBUFS)
+			KEEL__KSTAT_ADD(d, tx_dropped, 1);
+		return keel__kernel_err(errno);
+	}
+	KEEL__KSTAT_ADD(d, tx_packets, 1);
+	KEEL__KSTAT_ADD(d, tx_bytes, n);
+	return n;
+}
+
+/* ----------------------------------------------------------------- batches */
+
+static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
+			      struct keel_dgram *v, unsigned n)
+{
+	struct kernel_udp *u = udp_of(impl);
+	struct keel__kernel *d = u->io.drv;
+	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
+	struct iovec iov[KEEL__KERNEL_BATCH];
+	uint64_t bytes = 0, trunc = 0;
+	int r;
+
+	if (n > KEEL__KERNEL_BATCH)
+		n = KEEL__KERNEL_BATCH;
+	for (unsigned i = 0; i < n; i++) {
+		iov[i] = (struct iovec){ v[i].buf, v[i].cap };
+		msgs[i].msg_hdr = (struct msghdr){
+			.msg_name = &v[i].peer,
+			.msg_namelen = sizeof(v[i].peer),
+			.msg_iov = &iov[i],
+			.msg_iovlen = 1,
+		};
+		msgs[i].msg_len = 0;
+	}
+	do
+		r = recvmmsg(u->io.fd, msgs, n, 0, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return keel__kernel_wait(&u->io, &u->io.rd, cx);
+		return keel__kernel_err(errno);
+	}
+	for (int i = 0; i < r; i++) {
+		v[i].len = msgs[i].msg_len;
+		v[i].flags = 0;
+		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			v[i].flags = KEEL_DGRAM_TRUNC;
+			trunc++;
+		}
+		bytes += msgs[i].msg_len;
+	}
+	KEEL__KSTAT_ADD(d, rx_packets, r);
+	KEEL__KSTAT_ADD(d, rx_bytes, bytes);
+	if (trunc)
+		KEEL__KSTAT_ADD(d, rx_truncated, trunc);
+	return r;
+}
+
+static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
+			      const struct keel_dgram *v, unsigned n)
+{
+	struct kernel_udp *u = udp_of(impl);
+	struct keel__kernel *d = u->io.drv;
+	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
+	struct iovec iov[KEEL__KERNEL_BATCH];
+	uint64_t bytes = 0;
+	int r;
+
+	if (n > KEEL__KERNEL_BATCH)
+		n = KEEL__KERNEL_BATCH;
+	for (unsigned i = 0; i < n; i++) {
+		/* msghdr has no const members: the casts go through an
+		 * integer, the kernel only reads these. */
+		iov[i] = (struct iovec){ (void *)(uintptr_t)v[i].buf, v[i].cap };
+		msgs[i].msg_hdr = (struct msghdr){
+			.msg_name = (void *)(uintptr_t)&v[i].peer,
+			.msg_namelen = keel_addr_len(&v[i].peer),
+			.msg_iov = &iov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	do
+		r = sendmmsg(u->io.fd, msgs, n, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return keel__kernel_wait(&u->io, &u->io.wr, cx);
+		if (errno == ENOBUFS)
+			KEEL__KSTAT_ADD(d, tx_dropped, 1);
+		return keel__kernel_err(errno);
+	}
+	for (int i = 0; i < r; i++)
+		bytes += msgs[i].msg_len;
+	KEEL__KSTAT_ADD(d, tx_packets, r);
+	KEEL__KSTAT_ADD(d, tx_bytes, bytes);
+	return r;
+}
+
+/* --------------------------------------------------------------- zero-copy */
+
+static int pool_init(struct kernel_udp *u)
+{
+	unsigned nb = u->io.drv->lend_bufs, bs = u->io.drv->lend_bufsize;
+
+	u->bufs = malloc((size_t)nb * bs);
+	u->free_idx = malloc(nb * sizeof(*u->free_idx));
+	u->lent = calloc(nb, 1);
+	if (!u->bufs || !u->free_idx || !u->lent) {
+		free(u->bufs);
+		free(u->free_idx);
+		free(u->lent);
+		u->bufs = NULL;
+		u->free_idx = NULL;
+		u->lent = NULL;
+		return -ENOMEM;
+	}
+	u->nbufs = nb;
+	u->bufsize = bs;
+	/* Lowest index on top: a quiet socket keeps reusing the same few
+	 * buffers, which stay in cache. */
+	for (unsigned i = 0; i < nb; i++)
+		u->free_idx[i] = (uint16_t)(nb - 1 - i);
+	u->nfree = nb;
+	return 0;
+}
+
+static void pool_fini(struct kernel_udp *u)
+{
+	free(u->bufs);
+	free(u->free_idx);
+	free(u->lent);
+	u->bufs = NULL;
+	u->free_idx = NULL;
+	u->lent = NULL;
+	u->nbufs = u->nfree = 0;
+}
+
+static unsigned char *pool_buf(const struct kernel_udp *u, unsigned idx)
+{
+	return u->bufs + (size_t)idx * u->bufsize;
+}
+
+/* Whether \p p is a packet this socket lent and has not taken back, with
+ * its payload inside its buffer. */
+static bool pool_owns(const struct kernel_udp *u, const struct keel_pkt *p)
+{
+	const unsigned char *base, *data = p->data;
+	uintptr_t idx = p->priv[0];
+
+	if (p->priv[1] != (uintptr_t)u || idx >= u->nbufs || !u->lent[idx])
+		return false;
+	base = pool_buf(u, (unsigned)idx);
+	return data >= base && p->len <= u->bufsize &&
+	       (size_t)(data - base) <= u->bufsize - p->len;
+}
+
+static void pool_put(struct kernel_udp *u, struct keel_pkt *p)
+{
+	unsigned idx = (unsigned)p->priv[0];
+
+	u->lent[idx] = 0;
+	u->free_idx[u->nfree++] = (uint16_t)idx;
+	p->data = NULL;
+	p->len = p->cap = 0;
+	p->priv[0] = p->priv[1] = 0;
+}
+
+/* Receive once into free buffers; \return packets lent (0 when every
+ * datagram received was too long and dropped), or -errno. */
+static ssize_t lend_once(struct kernel_udp *u, struct keel_pkt *pkts,
+			 unsigned n)
+{
+	struct keel__kernel *d = u->io.drv;
+	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
+	struct iovec iov[KEEL__KERNEL_BATCH];
+	uint16_t idx[KEEL__KERNEL_BATCH];
+	uint64_t bytes = 0;
+	unsigned k = 0;
+	int r;
+
+	for (unsigned i = 0; i < n; i++) {
+		idx[i] = u->free_idx[u->nfree - 1 - i];
+		iov[i] = (struct iovec){ pool_buf(u, idx[i]), u->bufsize };
+		msgs[i].msg_hdr = (struct msghdr){
+			.msg_name = &pkts[i].peer,
+			.msg_namelen = sizeof(pkts[i].peer),
+			.msg_iov = &iov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	do
+		r = recvmmsg(u->io.fd, msgs, n, 0, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	u->nfree -= (unsigned)r;
+	for (int i = 0; i < r; i++) {
+		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			/* No flag in keel_pkt to carry the cut: drop. */
+			KEEL__KSTAT_ADD(d, rx_truncated, 1);
+			KEEL__KSTAT_ADD(d, rx_dropped, 1);
+			u->free_idx[u->nfree++] = idx[i];
+			continue;
+		}
+		if (k != (unsigned)i)
+			pkts[k].peer = pkts[i].peer;
+		pkts[k].data = pool_buf(u, idx[i]);
+		pkts[k].len = msgs[i].msg_len;
+		pkts[k].cap = u->bufsize;
+		pkts[k].priv[0] = idx[i];
+		pkts[k].priv[1] = (uintptr_t)u;
+		u->lent[idx[i]] = 1;
+		bytes += msgs[i].msg_len;
+		k++;
+	}
+	KEEL__KSTAT_ADD(d, rx_packets, k);
+	KEEL__KSTAT_ADD(d, rx_bytes, bytes);
+	return k;
+}
+
+static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
+			     struct keel_pkt *pkts, unsigned n)
+{
+	struct kernel_udp *u = udp_of(impl);
+
+	if (!u->bufs && pool_init(u) < 0)
+		return -ENOMEM;
+	if (n > u->nfree)
+		n = u->nfree;
+	if (n > KEEL__KERNEL_BATCH)
+		n = KEEL__KERNEL_BATCH;
+	if (!n)
+		return -ENOBUFS; /* everything is lent: give some back */
+
+	/* Each round consumes datagrams, so this ends; the bound keeps a
+	 * flood of oversized datagrams from holding the worker. */
+	for (int round = 0; round < 16; round++) {
+		ssize_t k = lend_once(u, pkts, n);
+
+		if (k == -EAGAIN || k == -EWOULDBLOCK)
+			return keel__kernel_wait(&u->io, &u->io.rd, cx);
+		if (k != 0)
+			return k < 0 ? keel__kernel_err((int)-k) : k;
+	}
+	keel_waker_wake_by_ref(keel_cx_waker(cx));
+	return KEEL_PENDING;
+}
+
+static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
+			     struct keel_pkt *pkts, unsigned n)
+{
+	struct kernel_udp *u = udp_of(impl);
+	struct keel__kernel *d = u->io.drv;
+	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
+	struct iovec iov[KEEL__KERNEL_BATCH];
+	uint64_t bytes = 0;
+	int r;
+
+	if (n > KEEL__KERNEL_BATCH)
+		n = KEEL__KERNEL_BATCH;
+	for (unsigned i = 0; i < n; i++) {
+		if (!pool_owns(u, &pkts[i]))
+			return -EINVAL;
+		iov[i] = (struct iovec){ pkts[i].data, pkts[i].len };
+		msgs[i].msg_hdr = (struct msghdr){
+			.msg_name = &pkts[i].peer,
+			.msg_namelen = keel_addr_len(&pkts[i].peer),
+			.msg_iov = &iov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	do
+		r = sendmmsg(u->io.fd, msgs, n, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return keel__kernel_wait(&u->io, &u->io.wr, cx);
+		if (errno == ENOBUFS)
+			KEEL__KSTAT_ADD(d, tx_dropped, 1);
+		return keel__kernel_err(errno);
+	}
+	for (int i = 0; i < r; i++) {
+		bytes += msgs[i].msg_len;
+		/* The same packet listed twice goes back once. */
+		if (u->lent[pkts[i].priv[0]])
+			pool_put(u, &pkts[i]);
+	}
+	KEEL__KSTAT_ADD(d, tx_packets, r);
+	KEEL__KSTAT_ADD(d, tx_bytes, bytes);
+	return r;
+}
+
+/* Packets this socket did not lend are left alone: release has no way to
+ * report them, and taking them would corrupt the pool. */
+static void udp_release(void *impl, struct keel_pkt *pkts, unsigned n)
+{
+	struct kernel_udp *u = udp_of(impl);
+
+	for (unsigned i = 0; i < n; i++)
+		if (pool_owns(u, &pkts[i]))
+			pool_put(u, &pkts[i]);
+}
+
+/* ----------------------------------------------------------------- control */
+
+static int udp_local_addr(void *impl, struct keel_addr *out)
+{
+	struct kernel_udp *u = udp_of(impl);
+	socklen_t len = sizeof(*out);
+
+	memset(out, 0, sizeof(*out));
+	if (getsockname(u->io.fd, &out->sa, &len) < 0)
+		return keel__kernel_err(errno);
+	return 0;
+}
+
+static int set_int(int fd, int level, int name, int v)
+{
+	if (setsockopt(fd, level, name, &v, sizeof(v)) < 0)
+		return keel__kernel_err(errno);
+	return 0;
+}
+
+/* The level of a membership follows the group: an IPv4 group on a
+ * dual-stack IPv6 socket goes through the IPv4 options, as on Linux. */
+static int udp_membership(struct kernel_udp *u,
+			  const struct keel_udp_mcast *m, bool join)
+{
+	const struct keel_addr *g = m->group;
+	int rc;
+
+	if (g->sa.sa_family == AF_INET) {
+		struct ip_mreqn mr = {
+			.imr_multiaddr = g->in4.sin_addr,
+			.imr_address.s_addr = htonl(INADDR_ANY),
+			.imr_ifindex = (int)m->ifindex,
+		};
+
+		rc = setsockopt(u->io.fd, IPPROTO_IP,
+				join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP,
+				&mr, sizeof(mr));
+	} else if (g->sa.sa_family == AF_INET6) {
+		struct ipv6_mreq mr = {
+			.ipv6mr_multiaddr = g->in6.sin6_addr,
+			.ipv6mr_interface = m->ifindex,
+		};
+
+		rc = setsockopt(u->io.fd, IPPROTO_IPV6,
+				join ? IPV6_ADD_MEMBERSHIP : IPV6_DROP_MEMBERSHIP,
+				&mr, sizeof(mr));
+	} else {
+		return -EINVAL;
+	}
+	return rc < 0 ? keel__kernel_err(errno) : 0;
+}
+
+static int udp_setopt(void *impl, int opt, const void *arg)
+{
+	struct kernel_udp *u = udp_of(impl);
+	bool v6 = u->family == AF_INET6;
+	int fd = u->io.fd;
+
+	if (!arg)
+		return -EINVAL;
+	switch (opt) {
+	case KEEL_UDP_OPT_TTL:
+		return v6 ? set_int(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS,
+				    *(const int *)arg)
+			  : set_int(fd, IPPROTO_IP, IP_TTL, *(const int *)arg);
+	case KEEL_UDP_OPT_BROADCAST:
+		return set_int(fd, SOL_SOCKET, SO_BROADCAST, *(const int *)arg);
+	case KEEL_UDP_OPT_MCAST_JOIN:
+		return udp_membership(u, arg, true);
+	case KEEL_UDP_OPT_MCAST_LEAVE:
+		return udp_membership(u, arg, false);
+	case KEEL_UDP_OPT_MCAST_LOOP:
+		return v6 ? set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP,
+				    *(const int *)arg)
+			  : set_int(fd, IPPROTO_IP, IP_MULTICAST_LOOP,
+				    *(const int *)arg);
+	case KEEL_UDP_OPT_MCAST_TTL:
+		return v6 ? set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS,
+				    *(const int *)arg)
+			  : set_int(fd, IPPROTO_IP, IP_MULTICAST_TTL,
+				    *(const int *)arg);
+	default:
+		return -ENOTSUP;
+	}
+}
+
+/* Close: lent packets die with the socket (their buffers are freed). */
+static void udp_free(struct keel__kio *io)
+{
+	struct kernel_udp *u = (struct kernel_udp *)io;
+
+	keel__kernel_del(io);
+	pool_fini(u);
+	free(u);
+}
+
+static void udp_close(void *impl)
+{
+	udp_free(impl);
+}
+
+const struct keel_udp_ops keel__kernel_udp_ops = {
+	.recv_from = udp_recv_from,
+	.send_to = udp_send_to,
+	.recv_batch = udp_recv_batch,
+	.send_batch = udp_send_batch,
+	.recv_lend = udp_recv_lend,
+	.send_lent = udp_send_lent,
+	.release = udp_release,
+	.local_addr = udp_local_addr,
+	.setopt = udp_setopt,
+	.close = udp_close,
+};
+
+/* -------------------------------------------------------------------- bind */
+
+static int apply_opts(int fd, int family, const struct keel_udp_opts *o)
+{
+	int rc;
+
+	if (o->reuseport && (rc = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) < 0)
+		return rc;
+	if (family == AF_INET6 && o->v6only &&
+	    (rc = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1)) < 0)
+		return rc;
+	if (o->rcvbuf > INT_MAX || o->sndbuf > INT_MAX)
+		return -EINVAL;
+	if (o->rcvbuf &&
+	    (rc = set_int(fd, SOL_SOCKET, SO_RCVBUF, (int)o->rcvbuf)) < 0)
+		return rc;
+	if (o->sndbuf &&
+	    (rc = set_int(fd, SOL_SOCKET, SO_SNDBUF, (int)o->sndbuf)) < 0)
+		return rc;
+	return 0;
+}
+
+int keel__kernel_udp_bind(void *drv, struct keel_udp *s,
+			  const struct keel_addr *addr,
+			  const struct keel_udp_opts *opts)
+{
+	struct keel__kernel *d = drv;
+	socklen_t alen = keel_addr_len(addr);
+	struct kernel_udp *u;
+	int fd, rc;
+
+	if (!alen)
+		return -EINVAL;
+	fd = socket(addr->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return keel__kernel_err(errno);
+	rc = apply_opts(fd, addr->sa.sa_family, opts);
+	if (rc < 0)
+		goto err_fd;
+	if (bind(fd, &addr->sa, alen) < 0) {
+		rc = keel__kernel_err(errno);
+		goto err_fd;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u) {
+		rc = -ENOMEM;
+		goto err_fd;
+	}
+	u->io.fd = fd;
+	u->io.free = udp_free;
+	u->family = addr->sa.sa_family;
+	rc = keel__kernel_add(d, &u->io);
+	if (rc < 0)
+		goto err_sock;
+	s->ops = &keel__kernel_udp_ops;
+	s->impl = u;
+	return 0;
+
+err_sock:
+	free(u);
+err_fd:
+	close(fd);
+	return rc;
+}
+
+int keel_kernel_udp_fd(const struct keel_udp *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (!s->ops)
+		return -EBADF;
+	if (s->ops != &keel__kernel_udp_ops)
+		return -ENOTSUP;
+	return ((const struct kernel_udp *)s->impl)->io.fd;
+}

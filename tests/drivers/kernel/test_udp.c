@@ -1,0 +1,767 @@
+/* SPDX-License-Identifier: MIT */
+/* drivers/kernel/udp.c: datagrams on loopback, batches, zero-copy, options,
+ * bad input. */
+#include "ktest.h"
+
+#include <netinet/in.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define NB 8 /* datagrams per batch test */
+#define LEND_BUFS 64 /* the driver's default, see keel/kernel.h */
+
+/* ------------------------------------------------------------ round trips */
+
+struct rt_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp a, b;
+	struct keel_addr aa, ba, peer;
+	char buf[64];
+};
+
+/* a sends to b, b answers to whoever sent, a checks: on \p host. */
+static intptr_t roundtrip(struct rt_frame *f, struct keel_cx *cx,
+			  const char *host)
+{
+	struct keel_addr any;
+
+	KEEL_BEGIN(f);
+	if (strchr(host, ':'))
+		kt_need_v6();
+	any = kt_addr(host, 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->a, &f->aa), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
+	cr_assert_neq(keel_addr_port(&f->ba), 0, "port 0 became a real port");
+	cr_assert_eq(f->ba.sa.sa_family, any.sa.sa_family);
+
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "hello", 5, &f->ba));
+	cr_assert_eq(f->r, 5);
+	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->buf, sizeof(f->buf),
+				       &f->peer));
+	cr_assert_eq(f->r, 5);
+	cr_assert_arr_eq(f->buf, "hello", 5);
+	cr_assert(keel_addr_equal(&f->peer, &f->aa), "peer is the sender");
+
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->b, "world!", 6, &f->peer));
+	cr_assert_eq(f->r, 6);
+	KT_AWAIT(f, keel_udp_recv_from(cx, &f->a, f->buf, sizeof(f->buf), NULL));
+	cr_assert_eq(f->r, 6);
+	cr_assert_arr_eq(f->buf, "world!", 6);
+
+	cr_assert_eq(keel_udp_close(&f->a), 0);
+	cr_assert_eq(keel_udp_close(&f->b), 0);
+	KEEL_END(f);
+}
+
+KEEL_TEST(udp, roundtrip_v4, struct rt_frame)
+{
+	return roundtrip(f, cx, "127.0.0.1");
+}
+
+KEEL_TEST(udp, roundtrip_v6, struct rt_frame)
+{
+	return roundtrip(f, cx, "::1");
+}
+
+/* The receiver waits first (pending, then woken by epoll), the sender is
+ * another task. */
+struct send_later {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp *s;
+	struct keel_addr to;
+};
+
+static intptr_t send_later_poll(void *frame, struct keel_cx *cx)
+{
+	struct send_later *f = frame;
+
+	KEEL_BEGIN(f);
+	KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->t, 10 * KEEL_MS));
+	KT_AWAIT(f, keel_udp_send_to(cx, f->s, "late", 4, &f->to));
+	KEEL_RETURN(f, f->r);
+	KEEL_END(f);
+}
+
+struct wait_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp a, b;
+	struct keel_addr ba;
+	struct keel_join *join;
+	struct keel_driver_stats before;
+	char buf[16];
+};
+
+KEEL_TEST(udp, recv_waits_then_wakes, struct wait_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
+	f->before = kt_stats(cx);
+	cr_assert_eq(KEEL_SPAWN(cx, send_later_poll, NULL, &f->join,
+				struct send_later, .s = &f->a, .to = f->ba),
+		     0);
+	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->buf, sizeof(f->buf), NULL));
+	cr_assert_eq(f->r, 4);
+	cr_assert_arr_eq(f->buf, "late", 4);
+	cr_assert_gt(kt_stats(cx).events, f->before.events,
+		     "the wake came from an epoll event");
+	KT_AWAIT(f, keel_join_poll(cx, f->join));
+	cr_assert_eq(f->r, 4);
+	keel_udp_close(&f->a);
+	keel_udp_close(&f->b);
+	KEEL_END(f);
+}
+
+/* ----------------------------------------------------------------- batches */
+
+struct batch_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp a, b;
+	struct keel_addr aa, ba;
+	struct keel_dgram out[NB], in[NB];
+	char odata[NB][32], idata[NB][32];
+	unsigned sent, got, rounds;
+	struct keel_driver_stats before;
+};
+
+static intptr_t batch(struct batch_frame *f, struct keel_cx *cx,
+		      const char *host)
+{
+	struct keel_addr any;
+
+	KEEL_BEGIN(f);
+	if (strchr(host, ':'))
+		kt_need_v6();
+	any = kt_addr(host, 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->a, &f->aa), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
+	f->before = kt_stats(cx);
+	for (unsigned i = 0; i < NB; i++) {
+		/* Lengths 1..NB*3 so that a mix-up shows. */
+		memset(f->odata[i], 'a' + (int)i, sizeof(f->odata[i]));
+		f->out[i] = (struct keel_dgram){ .buf = f->odata[i],
+						 .cap = 3 * i + 1,
+						 .peer = f->ba };
+		f->in[i] = (struct keel_dgram){ .buf = f->idata[i],
+						.cap = sizeof(f->idata[i]) };
+	}
+	for (f->rounds = 0; f->sent < NB && f->rounds < NB; f->rounds++) {
+		KT_AWAIT(f, keel_udp_send_batch(cx, &f->a, f->out + f->sent,
+						NB - f->sent));
+		cr_assert_gt(f->r, 0, "send_batch: %s", keel_strerror(f->r));
+		f->sent += (unsigned)f->r;
+	}
+	cr_assert_eq(f->sent, NB);
+	for (f->rounds = 0; f->got < NB && f->rounds < NB; f->rounds++) {
+		KT_AWAIT(f, keel_udp_recv_batch(cx, &f->b, f->in + f->got,
+						NB - f->got));
+		cr_assert_gt(f->r, 0, "recv_batch: %s", keel_strerror(f->r));
+		f->got += (unsigned)f->r;
+	}
+	cr_assert_eq(f->got, NB);
+	for (unsigned i = 0; i < NB; i++) {
+		cr_assert_eq(f->in[i].len, 3 * i + 1);
+		cr_assert_eq(f->in[i].flags, 0);
+		cr_assert_arr_eq(f->idata[i], f->odata[i], f->in[i].len);
+		cr_assert(keel_addr_equal(&f->in[i].peer, &f->aa));
+	}
+	cr_assert_eq(kt_stats(cx).rx_packets - f->before.rx_packets, NB);
+	cr_assert_eq(kt_stats(cx).tx_packets - f->before.tx_packets, NB);
+	cr_assert_eq(kt_stats(cx).tx_bytes - f->before.tx_bytes,
+		     kt_stats(cx).rx_bytes - f->before.rx_bytes);
+	keel_udp_close(&f->a);
+	keel_udp_close(&f->b);
+	KEEL_END(f);
+}
+
+KEEL_TEST(udp, batch_v4, struct batch_frame)
+{
+	return batch(f, cx, "127.0.0.1");
+}
+
+KEEL_TEST(udp, batch_v6, struct batch_frame)
+{
+	return batch(f, cx, "::1");
+}
+
+KEEL_TEST(udp, batch_marks_truncated, struct batch_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
+	f->before = kt_stats(cx);
+	memset(f->odata[0], 'x', sizeof(f->odata[0]));
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, f->odata[0], 20, &f->ba));
+	cr_assert_eq(f->r, 20);
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, f->odata[0], 4, &f->ba));
+	cr_assert_eq(f->r, 4);
+	f->in[0] = (struct keel_dgram){ .buf = f->idata[0], .cap = 8 };
+	f->in[1] = (struct keel_dgram){ .buf = f->idata[1], .cap = 8 };
+	KT_AWAIT(f, keel_udp_recv_batch(cx, &f->b, f->in, 1));
+	cr_assert_eq(f->r, 1);
+	cr_assert_eq(f->in[0].flags, KEEL_DGRAM_TRUNC);
+	cr_assert_eq(f->in[0].len, 8, "len is what was kept");
+	KT_AWAIT(f, keel_udp_recv_batch(cx, &f->b, f->in + 1, 1));
+	cr_assert_eq(f->r, 1);
+	cr_assert_eq(f->in[1].flags, 0);
+	cr_assert_eq(f->in[1].len, 4);
+	cr_assert_eq(kt_stats(cx).rx_truncated - f->before.rx_truncated, 1);
+	keel_udp_close(&f->a);
+	keel_udp_close(&f->b);
+	KEEL_END(f);
+}
+
+/* --------------------------------------------------------------- truncation */
+
+struct trunc_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp a, b;
+	struct keel_addr ba;
+	struct keel_driver_stats before;
+	char big[1000], small[10];
+};
+
+KEEL_TEST(udp, long_datagram_is_emsgsize, struct trunc_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
+	f->before = kt_stats(cx);
+	memset(f->big, 'B', sizeof(f->big));
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, f->big, sizeof(f->big), &f->ba));
+	cr_assert_eq(f->r, (intptr_t)sizeof(f->big));
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "next", 4, &f->ba));
+	cr_assert_eq(f->r, 4);
+
+	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->small, sizeof(f->small),
+				       NULL));
+	cr_assert_eq(f->r, -EMSGSIZE, "got %ld", (long)f->r);
+	cr_assert_arr_eq(f->small, f->big, sizeof(f->small), "the head kept");
+	cr_assert_eq(kt_stats(cx).rx_truncated - f->before.rx_truncated, 1);
+	/* The long one was consumed: the next receive is the next datagram. */
+	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->small, sizeof(f->small),
+				       NULL));
+	cr_assert_eq(f->r, 4);
+	cr_assert_arr_eq(f->small, "next", 4);
+	keel_udp_close(&f->a);
+	keel_udp_close(&f->b);
+	KEEL_END(f);
+}
+
+/* --------------------------------------------------------------- zero-copy */
+
+#define NL 4
+
+struct lend_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp srv, cli;
+	struct keel_addr sa, ca, peer;
+	struct keel_pkt pkts[NL];
+	struct keel_pkt extra[LEND_BUFS];
+	unsigned got, rounds, i;
+	char buf[64];
+	struct keel_driver_stats before;
+};
+
+KEEL_TEST(udp, lend_reply_in_place, struct lend_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+	char msg[16];
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->srv, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->cli, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->srv, &f->sa), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->cli, &f->ca), 0);
+	for (f->i = 0; f->i < NL; f->i++) {
+		snprintf(msg, sizeof(msg), "ping %u", f->i);
+		KT_AWAIT(f, keel_udp_send_to(cx, &f->cli, msg, strlen(msg),
+					     &f->sa));
+		cr_assert_eq(f->r, 6);
+	}
+	for (f->rounds = 0; f->got < NL && f->rounds < NL; f->rounds++) {
+		KT_AWAIT(f, keel_udp_recv_lend(cx, &f->srv, f->pkts + f->got,
+					       NL - f->got));
+		cr_assert_gt(f->r, 0, "recv_lend: %s", keel_strerror(f->r));
+		f->got += (unsigned)f->r;
+	}
+	cr_assert_eq(f->got, NL);
+	for (unsigned i = 0; i < NL; i++) {
+		struct keel_pkt *p = &f->pkts[i];
+
+		snprintf(msg, sizeof(msg), "ping %u", i);
+		cr_assert_eq(p->len, 6);
+		cr_assert_arr_eq(p->data, msg, 6);
+		cr_assert_geq(p->cap, 2048);
+		cr_assert(keel_addr_equal(&p->peer, &f->ca));
+		/* Reply in place, longer than the request. */
+		memcpy(p->data, "pong", 4);
+		memcpy((char *)p->data + 6, "!!", 2);
+		p->len = 8;
+	}
+	KT_AWAIT(f, keel_udp_send_lent(cx, &f->srv, f->pkts, NL));
+	cr_assert_eq(f->r, NL);
+	for (unsigned i = 0; i < NL; i++)
+		cr_assert_null(f->pkts[i].data, "sent packets went back");
+	for (f->i = 0; f->i < NL; f->i++) {
+		KT_AWAIT(f, keel_udp_recv_from(cx, &f->cli, f->buf,
+					       sizeof(f->buf), &f->peer));
+		cr_assert_eq(f->r, 8);
+		snprintf(msg, sizeof(msg), "pong %u!!", f->i);
+		cr_assert_arr_eq(f->buf, msg, 8);
+		cr_assert(keel_addr_equal(&f->peer, &f->sa));
+	}
+	keel_udp_close(&f->srv);
+	keel_udp_close(&f->cli);
+	KEEL_END(f);
+}
+
+KEEL_TEST(udp, lend_release_and_forgery, struct lend_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->srv, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->cli, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->srv, &f->sa), 0);
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->cli, "one", 3, &f->sa));
+	KT_AWAIT(f, keel_udp_recv_lend(cx, &f->srv, f->pkts, 1));
+	cr_assert_eq(f->r, 1);
+	cr_assert_eq(f->pkts[0].len, 3);
+
+	/* A packet the socket did not lend, or one moved out of its buffer,
+	 * is refused before anything is sent. */
+	f->pkts[1] = f->pkts[0];
+	f->pkts[1].priv[0] = 9999;
+	cr_assert_eq(keel_udp_send_lent(cx, &f->srv, f->pkts + 1, 1), -EINVAL);
+	f->pkts[1] = f->pkts[0];
+	f->pkts[1].data = f->buf;
+	cr_assert_eq(keel_udp_send_lent(cx, &f->srv, f->pkts + 1, 1), -EINVAL);
+	f->pkts[1] = f->pkts[0];
+	f->pkts[1].len = f->pkts[1].cap + 1;
+	cr_assert_eq(keel_udp_send_lent(cx, &f->srv, f->pkts + 1, 1), -EINVAL);
+
+	f->pkts[1] = f->pkts[0];
+	cr_assert_eq(keel_udp_release(&f->srv, f->pkts, 1), 0);
+	cr_assert_null(f->pkts[0].data);
+	/* A stale copy of a packet given back is not taken twice. */
+	cr_assert_eq(keel_udp_send_lent(cx, &f->srv, f->pkts + 1, 1), -EINVAL);
+	cr_assert_eq(keel_udp_release(&f->srv, f->pkts + 1, 1), 0);
+	cr_assert_eq(keel_udp_release(&f->srv, NULL, 0), 0);
+	keel_udp_close(&f->srv);
+	keel_udp_close(&f->cli);
+	KEEL_END(f);
+}
+
+/* All buffers lent and none given back: -ENOBUFS, not a hang or a crash. */
+KEEL_TEST(udp, lend_exhaustion_is_enobufs, struct lend_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->srv, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->cli, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->srv, &f->sa), 0);
+	for (f->i = 0; f->i < LEND_BUFS + 1; f->i++) {
+		KT_AWAIT(f, keel_udp_send_to(cx, &f->cli, "x", 1, &f->sa));
+		cr_assert_eq(f->r, 1);
+	}
+	for (f->rounds = 0; f->got < LEND_BUFS &&
+			    f->rounds < LEND_BUFS; f->rounds++) {
+		KT_AWAIT(f, keel_udp_recv_lend(cx, &f->srv, f->extra + f->got,
+					       LEND_BUFS - f->got));
+		cr_assert_gt(f->r, 0);
+		f->got += (unsigned)f->r;
+	}
+	cr_assert_eq(f->got, LEND_BUFS);
+	cr_assert_eq(keel_udp_recv_lend(cx, &f->srv, f->pkts, 1), -ENOBUFS);
+	cr_assert_eq(keel_udp_release(&f->srv, f->extra, 1), 0);
+	KT_AWAIT(f, keel_udp_recv_lend(cx, &f->srv, f->pkts, 1));
+	cr_assert_eq(f->r, 1, "a buffer given back is lent again");
+	cr_assert_eq(keel_udp_release(&f->srv, f->pkts, 1), 0);
+	cr_assert_eq(keel_udp_release(&f->srv, f->extra + 1,
+				      LEND_BUFS - 1), 0);
+	keel_udp_close(&f->srv);
+	keel_udp_close(&f->cli);
+	KEEL_END(f);
+}
+
+/* A datagram longer than a lent buffer is dropped and counted, and the
+ * next one still arrives. */
+KEEL_TEST(udp, lend_drops_oversized, struct lend_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+	static char big[4000];
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->srv, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->cli, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->srv, &f->sa), 0);
+	f->before = kt_stats(cx);
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->cli, big, sizeof(big), &f->sa));
+	cr_assert_eq(f->r, (intptr_t)sizeof(big));
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->cli, "ok", 2, &f->sa));
+	KT_AWAIT(f, keel_udp_recv_lend(cx, &f->srv, f->pkts, NL));
+	cr_assert_eq(f->r, 1);
+	cr_assert_eq(f->pkts[0].len, 2);
+	cr_assert_eq(kt_stats(cx).rx_truncated - f->before.rx_truncated, 1);
+	cr_assert_eq(kt_stats(cx).rx_dropped - f->before.rx_dropped, 1);
+	keel_udp_release(&f->srv, f->pkts, 1);
+	keel_udp_close(&f->srv);
+	keel_udp_close(&f->cli);
+	KEEL_END(f);
+}
+
+/* ------------------------------------------------------------ empty input */
+
+struct zero_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp a, b;
+	struct keel_addr ba, peer, aa;
+	char buf[8];
+};
+
+KEEL_TEST(udp, zero_length_datagrams, struct zero_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->a, &f->aa), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, NULL, 0, &f->ba));
+	cr_assert_eq(f->r, 0);
+	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, NULL, 0, &f->peer));
+	cr_assert_eq(f->r, 0);
+	cr_assert(keel_addr_equal(&f->peer, &f->aa));
+	/* An empty buffer and a non-empty datagram: cut, so reported. */
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "abc", 3, &f->ba));
+	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->buf, 0, NULL));
+	cr_assert_eq(f->r, -EMSGSIZE);
+
+	cr_assert_eq(keel_udp_send_to(cx, &f->a, NULL, 3, &f->ba), -EINVAL);
+	cr_assert_eq(keel_udp_recv_from(cx, &f->b, NULL, 3, NULL), -EINVAL);
+	keel_udp_close(&f->a);
+	keel_udp_close(&f->b);
+	KEEL_END(f);
+}
+
+/* ---------------------------------------------------------------- options */
+
+struct opt_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp a, b, c;
+	struct keel_addr aa, to;
+};
+
+static int getopt_int(const struct keel_udp *s, int level, int name)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+	int fd = keel_kernel_udp_fd(s);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(getsockopt(fd, level, name, &v, &len), 0);
+	return v;
+}
+
+KEEL_TEST(udp, ttl_v4_v6, struct opt_frame)
+{
+	struct keel_addr a4 = kt_addr("127.0.0.1", 0), a6 = kt_addr("::1", 0);
+
+	KEEL_BEGIN(f);
+	kt_need_v6();
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &a4, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &a6, NULL), 0);
+	cr_assert_eq(keel_udp_set_ttl(&f->a, 7), 0);
+	cr_assert_eq(getopt_int(&f->a, IPPROTO_IP, IP_TTL), 7);
+	cr_assert_eq(keel_udp_set_ttl(&f->b, 9), 0);
+	cr_assert_eq(getopt_int(&f->b, IPPROTO_IPV6, IPV6_UNICAST_HOPS), 9);
+	cr_assert_eq(keel_udp_set_ttl(&f->a, 0), -EINVAL);
+	cr_assert_eq(keel_udp_set_ttl(&f->a, 256), -EINVAL);
+	cr_assert_eq(keel_udp_set_multicast_ttl(&f->a, 3), 0);
+	cr_assert_eq(getopt_int(&f->a, IPPROTO_IP, IP_MULTICAST_TTL), 3);
+	cr_assert_eq(keel_udp_set_multicast_ttl(&f->b, 4), 0);
+	cr_assert_eq(getopt_int(&f->b, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 4);
+	cr_assert_eq(keel_udp_set_multicast_loop(&f->a, 0), 0);
+	cr_assert_eq(getopt_int(&f->a, IPPROTO_IP, IP_MULTICAST_LOOP), 0);
+	cr_assert_eq(keel_udp_set_multicast_loop(&f->b, 1), 0);
+	cr_assert_eq(getopt_int(&f->b, IPPROTO_IPV6, IPV6_MULTICAST_LOOP), 1);
+	keel_udp_close(&f->a);
+	keel_udp_close(&f->b);
+	KEEL_END(f);
+}
+
+/* 127.255.255.255 is the broadcast address of lo's 127.0.0.0/8: refused
+ * with EACCES until SO_BROADCAST is on. */
+KEEL_TEST(udp, broadcast_needs_the_option, struct opt_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	f->to = kt_addr("127.255.255.255", 9);
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "b", 1, &f->to));
+	cr_assert_eq(f->r, -EACCES, "got %ld", (long)f->r);
+	cr_assert_eq(keel_udp_set_broadcast(&f->a, 1), 0);
+	cr_assert_eq(getopt_int(&f->a, SOL_SOCKET, SO_BROADCAST), 1);
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "b", 1, &f->to));
+	cr_assert_eq(f->r, 1);
+	keel_udp_close(&f->a);
+	KEEL_END(f);
+}
+
+KEEL_TEST(udp, multicast_join_leave, struct opt_frame)
+{
+	struct keel_addr a4 = kt_addr("0.0.0.0", 0), a6 = kt_addr("::", 0);
+	struct keel_addr g4 = kt_addr("239.1.2.3", 0);
+	struct keel_addr g6 = kt_addr("ff15::1234", 0);
+	struct keel_addr uc = kt_addr("127.0.0.1", 0);
+	unsigned lo = if_nametoindex("lo");
+
+	KEEL_BEGIN(f);
+	kt_need_v6();
+	cr_assert_neq(lo, 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &a4, NULL), 0);
+	cr_assert_eq(keel_udp_join(&f->a, &g4, lo), 0);
+	cr_assert_eq(keel_udp_join(&f->a, &g4, lo), -EADDRINUSE,
+		     "already a member");
+	cr_assert_eq(keel_udp_leave(&f->a, &g4, lo), 0);
+	cr_assert_eq(keel_udp_leave(&f->a, &g4, lo), -EADDRNOTAVAIL,
+		     "no longer a member");
+	/* A unicast address is no group. */
+	cr_assert_eq(keel_udp_join(&f->a, &uc, lo), -EINVAL);
+
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &a6, NULL), 0);
+	cr_assert_eq(keel_udp_join(&f->b, &g6, lo), 0);
+	cr_assert_eq(keel_udp_leave(&f->b, &g6, lo), 0);
+	cr_assert_lt(keel_udp_leave(&f->b, &g6, lo), 0);
+	cr_assert_eq(keel_udp_join(&f->b, &a4, lo), -EINVAL);
+	keel_udp_close(&f->a);
+	keel_udp_close(&f->b);
+	KEEL_END(f);
+}
+
+KEEL_TEST(udp, reuseport_shares_a_port, struct opt_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+	struct keel_udp_opts ro = { .reuseport = 1 };
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, &ro), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->a, &f->aa), 0);
+	cr_assert_eq(getopt_int(&f->a, SOL_SOCKET, SO_REUSEPORT), 1);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &f->aa, &ro), 0,
+		     "two SO_REUSEPORT sockets on one port");
+	cr_assert_eq(keel_udp_bind(cx, &f->c, &f->aa, NULL), -EADDRINUSE);
+	cr_assert_null(f->c.ops, "a failed bind leaves the handle closed");
+	keel_udp_close(&f->a);
+	keel_udp_close(&f->b);
+	KEEL_END(f);
+}
+
+KEEL_TEST(udp, address_in_use, struct opt_frame)
+{
+	struct keel_addr any = kt_addr("::1", 0);
+
+	KEEL_BEGIN(f);
+	kt_need_v6();
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->a, &f->aa), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &f->aa, NULL), -EADDRINUSE);
+	f->to = kt_addr("192.0.2.1", 0); /* TEST-NET-1: not ours */
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &f->to, NULL), -EADDRNOTAVAIL);
+	keel_udp_close(&f->a);
+	KEEL_END(f);
+}
+
+KEEL_TEST(udp, bind_options, struct opt_frame)
+{
+	struct keel_addr any = kt_addr("::", 0);
+	struct keel_udp_opts o = { .v6only = 1, .rcvbuf = 65536,
+				   .sndbuf = 65536 };
+
+	KEEL_BEGIN(f);
+	kt_need_v6();
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, &o), 0);
+	cr_assert_eq(getopt_int(&f->a, IPPROTO_IPV6, IPV6_V6ONLY), 1);
+	/* Linux doubles what it is given, for its bookkeeping. */
+	cr_assert_geq(getopt_int(&f->a, SOL_SOCKET, SO_RCVBUF), 65536);
+	cr_assert_geq(getopt_int(&f->a, SOL_SOCKET, SO_SNDBUF), 65536);
+	keel_udp_close(&f->a);
+	KEEL_END(f);
+}
+
+/* -------------------------------------------------------------- bad input */
+
+struct bad_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp a, b;
+	struct keel_addr aa;
+	struct keel_dgram d;
+	struct keel_pkt p;
+	char buf[8];
+};
+
+KEEL_TEST(udp, bad_input_and_closed_handles, struct bad_frame)
+{
+	struct keel_addr unspec = { 0 }, any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &unspec, NULL), -EINVAL);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, NULL, NULL), -EINVAL);
+	cr_assert_null(f->a.ops);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), -EBUSY);
+	cr_assert_eq(keel_udp_send_to(cx, &f->a, "x", 1, &unspec), -EINVAL);
+	cr_assert_eq(keel_udp_local_addr(&f->a, &f->aa), 0);
+	cr_assert_eq(keel_udp_recv_batch(cx, &f->a, &f->d, 0), -EINVAL);
+	f->d = (struct keel_dgram){ .buf = NULL, .cap = 4 };
+	cr_assert_eq(keel_udp_recv_batch(cx, &f->a, &f->d, 1), -EINVAL);
+	cr_assert_eq(keel_kernel_udp_fd(NULL), -EINVAL);
+
+	cr_assert_eq(keel_udp_close(&f->a), 0);
+	cr_assert_eq(keel_udp_close(&f->a), -EBADF, "double close");
+	cr_assert_eq(keel_udp_close(NULL), -EINVAL);
+	cr_assert_eq(keel_udp_recv_from(cx, &f->a, f->buf, 8, NULL), -EBADF);
+	cr_assert_eq(keel_udp_send_to(cx, &f->a, "x", 1, &f->aa), -EBADF);
+	cr_assert_eq(keel_udp_local_addr(&f->a, &f->aa), -EBADF);
+	cr_assert_eq(keel_udp_set_ttl(&f->a, 4), -EBADF);
+	cr_assert_eq(keel_udp_recv_lend(cx, &f->a, &f->p, 1), -EBADF);
+	cr_assert_eq(keel_udp_release(&f->a, &f->p, 1), -EBADF);
+	cr_assert_eq(keel_kernel_udp_fd(&f->a), -EBADF);
+	/* A never-bound handle is just as closed. */
+	cr_assert_eq(keel_udp_close(&f->b), -EBADF);
+	KEEL_END(f);
+}
+
+/* -------------------------------------------------------------- cancelling */
+
+struct waiter {
+	struct keel_co co;
+	intptr_t r;
+	struct keel_udp *s;
+	char buf[8];
+};
+
+static intptr_t waiter_poll(void *frame, struct keel_cx *cx)
+{
+	struct waiter *f = frame;
+
+	KEEL_BEGIN(f);
+	KEEL_AWAIT(f, f->r, keel_udp_recv_from(cx, f->s, f->buf,
+					       sizeof(f->buf), NULL));
+	KEEL_RETURN(f, f->r);
+	KEEL_END(f);
+}
+
+struct cancel_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_udp a, b;
+	struct keel_addr ba;
+	struct keel_join *join;
+	char buf[8];
+};
+
+/* A task cancelled while it waits on a socket lets go of it; the socket
+ * then serves its owner. */
+KEEL_TEST(udp, cancelled_waiter_releases_socket, struct cancel_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
+	cr_assert_eq(KEEL_SPAWN(cx, waiter_poll, NULL, &f->join, struct waiter,
+				.s = &f->b),
+		     0);
+	/* Let it run and block in recv_from. */
+	KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->t, 5 * KEEL_MS));
+	cr_assert_not(keel_join_is_finished(f->join));
+	keel_join_cancel(f->join);
+	KT_AWAIT(f, keel_join_poll(cx, f->join));
+	cr_assert_eq(f->r, -ECANCELED);
+
+	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "mine", 4, &f->ba));
+	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->buf, sizeof(f->buf), NULL));
+	cr_assert_eq(f->r, 4);
+	keel_udp_close(&f->a);
+	keel_udp_close(&f->b);
+	KEEL_END(f);
+}
+
+/* ----------------------------------------------------------------- leaks */
+
+struct leak_frame {
+	struct keel_co co;
+	struct keel_udp a;
+	struct keel_join *join;
+};
+
+static intptr_t leak_body(void *frame, struct keel_cx *cx)
+{
+	struct leak_frame *f = frame;
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+	struct keel_pkt p;
+
+	/* A socket never closed, with a task waiting on it forever, and a
+	 * lend pool allocated: all the runtime's to free. */
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_recv_lend(cx, &f->a, &p, 1), KEEL_PENDING);
+	cr_assert_eq(KEEL_SPAWN(cx, waiter_poll, NULL, NULL, struct waiter,
+				.s = &f->a),
+		     0);
+	return 0;
+}
+
+Test(udp, leaked_sockets_are_freed_at_destroy, .timeout = 60)
+{
+	int before = kt_open_fds();
+
+	for (int i = 0; i < 3; i++) {
+		struct keel_runtime *rt;
+		struct leak_frame fr = { 0 };
+
+		cr_assert_eq(keel_runtime_create(NULL, &rt), 0);
+		cr_assert_eq(keel_runtime_block_on(rt, leak_body, NULL, &fr,
+						   sizeof(fr)), 0);
+		keel_runtime_destroy(rt);
+	}
+	cr_assert_eq(kt_open_fds(), before, "every fd closed at destroy");
+}
