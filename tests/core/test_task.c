@@ -345,3 +345,70 @@ KEEL_TEST(task, cross_thread_wakes_are_not_lost, struct t_xthread)
 	cr_assert_eq(f->polls, 2 * XWAKES, "one pend and one wake-up per round");
 	KEEL_END(f);
 }
+
+/* Cancelling a task blocked in a socket receive releases the operation:
+ * the socket still works for another task, and the datagram that arrives
+ * later wakes nobody who is gone (ASan would see a use after free). */
+struct receiver {
+	struct keel_co co;
+	struct keel_udp *sock;
+	char buf[16];
+	intptr_t r;
+	int *drops;
+};
+
+static intptr_t receiver_poll(void *frame, struct keel_cx *cx)
+{
+	struct receiver *s = frame;
+
+	KEEL_BEGIN(s);
+	KEEL_AWAIT(s, s->r, keel_udp_recv_from(cx, s->sock, s->buf, sizeof(s->buf), NULL));
+	KEEL_RETURN(s, s->r);
+	KEEL_END(s);
+}
+
+static void receiver_drop(void *frame)
+{
+	(*((struct receiver *)frame)->drops)++;
+}
+
+struct t_cancel_io {
+	struct keel_co co;
+	struct keel_udp sock, tx;
+	struct keel_addr a;
+	struct keel_join *j1, *j2;
+	struct keel_timer t;
+	intptr_t r;
+	int drops;
+};
+
+KEEL_TEST(task, cancel_releases_pending_socket_operation, struct t_cancel_io)
+{
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_addr_parse("127.0.0.1:0", &f->a), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->sock, &f->a, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->sock, &f->a), 0);
+	cr_assert_eq(KEEL_SPAWN(cx, receiver_poll, receiver_drop, &f->j1,
+				struct receiver, .sock = &f->sock, .drops = &f->drops), 0);
+	KEEL_YIELD(f, cx); /* j1 is now waiting in recv_from */
+	cr_assert_not(keel_join_is_finished(f->j1));
+	keel_join_cancel(f->j1);
+	cr_assert_eq(f->drops, 1);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j1));
+	cr_assert_eq(f->r, -ECANCELED);
+
+	cr_assert_eq(KEEL_SPAWN(cx, receiver_poll, receiver_drop, &f->j2,
+				struct receiver, .sock = &f->sock, .drops = &f->drops), 0);
+	KEEL_YIELD(f, cx);
+	cr_assert_eq(keel_addr_parse("127.0.0.1:0", &f->a), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->tx, &f->a, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->sock, &f->a), 0);
+	KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->tx, "hello", 5, &f->a));
+	cr_assert_eq(f->r, 5);
+	KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->t, 5 * KEEL_SEC, keel_join_poll(cx, f->j2)));
+	cr_assert_eq(f->r, 5, "the second receiver got the datagram: %ld", (long)f->r);
+	cr_assert_eq(f->drops, 2);
+	cr_assert_eq(keel_udp_close(&f->tx), 0);
+	cr_assert_eq(keel_udp_close(&f->sock), 0);
+	KEEL_END(f);
+}
