@@ -4,6 +4,7 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc libcriterion-dev valgrind
+      clang libclang-rt-14-dev llvm
       iproute2 netcat-openbsd)
 missing=()
 for p in "${pkgs[@]}"; do
