@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A program outside keel's tree: spawn, join, and a UDP datagram to itself
  * on loopback, built through pkg-config or as a meson subproject. */
+#include <errno.h>
 #include <keel/keel.h>
 #include <stdio.h>
 #include <string.h>
