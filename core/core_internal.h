@@ -36,8 +36,27 @@ void *keel__cache_alloc(struct keel__cache *c, size_t size, uint8_t *cls);
 void keel__cache_free(struct keel__cache *c, void *p, uint8_t cls);
 void keel__cache_fini(struct keel__cache *c);
 
+/* ------------------------------------------------------------- spinlock */
+
+/* For critical sections of a few instructions (a join slot, a list link). */
+struct keel__spin {
+	atomic_flag f;
+};
+
+static inline void keel__spin_lock(struct keel__spin *l)
+{
+	while (atomic_flag_test_and_set_explicit(&l->f, memory_order_acquire))
+		__builtin_ia32_pause();
+}
+
+static inline void keel__spin_unlock(struct keel__spin *l)
+{
+	atomic_flag_clear_explicit(&l->f, memory_order_release);
+}
+
 /* ------------------------------------------------------------------ task */
 
+/* State of a task on an affine scheduler (local, shard): owner thread only. */
 enum {
 	KEEL__T_QUEUED = 1u << 0,    /* on the run queue */
 	KEEL__T_RUNNING = 1u << 1,   /* being polled */
@@ -47,18 +66,33 @@ enum {
 	KEEL__T_JOINED = 1u << 5,    /* a join handle exists */
 };
 
+/* State of a task on a migrating scheduler (pool, steal): `astate`, changed
+ * by compare-and-swap from any thread. */
+enum {
+	KEEL__S_SCHEDULED = 1u << 0, /* in some run queue, or being pushed */
+	KEEL__S_RUNNING = 1u << 1,   /* a worker is polling it */
+	KEEL__S_NOTIFIED = 1u << 2,  /* woken while running: poll again */
+	KEEL__S_CANCELLED = 1u << 3, /* cancel requested */
+	KEEL__S_COMPLETE = 1u << 4,  /* completed or cancelled; frame dropped */
+};
+
 struct keel_task {
 	struct keel_list link; /* run queue */
 	struct keel_list all;  /* the worker's tasks, from spawn to free */
 	struct keel_worker *worker;
 	keel_poll_fn *poll;
 	keel_drop_fn *drop;
-	int64_t refs;		     /* owner thread only */
-	atomic_int_fast64_t foreign; /* refs taken on other threads */
-	atomic_bool finished;	     /* DONE, readable from any thread */
-	uint16_t state;		     /* KEEL__T_*, owner thread only */
+	int64_t refs;		     /* affine: owner thread only */
+	atomic_int_fast64_t arefs;   /* affine: refs taken on other threads;
+					migrating: all refs */
+	atomic_bool finished;	     /* done, readable from any thread */
+	atomic_uint astate;	     /* migrating: KEEL__S_* */
+	uint16_t state;		     /* affine: KEEL__T_*, owner thread only */
 	uint8_t cls;		     /* cache class */
-	bool foreign_join;	     /* a joiner on another thread waits */
+	bool shared;		     /* on a migrating scheduler */
+	bool root;		     /* the task block_on waits for */
+	bool foreign_join;	     /* affine: a joiner on another thread */
+	struct keel__spin join_lock; /* migrating: guards join_waker */
 	intptr_t result;
 	struct keel_waker join_waker;	/* joiner on this worker */
 	struct keel_waker fjoin_waker;	/* joiner elsewhere, under inbox_lock */
@@ -75,14 +109,18 @@ struct keel_cx {
 };
 
 extern const struct keel_waker_ops keel__task_waker_ops;
+extern const struct keel_waker_ops keel__task_shared_waker_ops;
 
 void keel__task_run(struct keel_worker *w, struct keel_task *t);
 void keel__task_unref(struct keel_task *t);
 void keel__task_cancel_local(struct keel_task *t);
+/* Teardown, all workers stopped: complete \p t with -ECANCELED now. */
+void keel__task_cancel_now(struct keel_task *t);
+void keel__task_free(struct keel_task *t);
 void keel__task_message(struct keel_task *t, int kind);
 int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
 		     keel_drop_fn *drop, const void *frame, size_t size,
-		     struct keel_join **join);
+		     struct keel_join **join, bool root);
 
 /* ----------------------------------------------------------- timer wheel */
 
@@ -95,6 +133,7 @@ struct keel__wheel {
 	struct keel_list slot[KEEL__WHEEL_LEVELS][KEEL__WHEEL_SLOTS];
 	size_t armed;
 	uint64_t fired;
+	struct keel__spin *lock; /* migrating schedulers: the worker's lock */
 };
 
 void keel__wheel_init(struct keel__wheel *wh, uint64_t now_tick);
@@ -103,7 +142,7 @@ void keel__wheel_remove(struct keel__wheel *wh, struct keel_timer *t);
 /* Fire every timer due at tick \p now; returns how many fired. */
 size_t keel__wheel_advance(struct keel__wheel *wh, uint64_t now);
 /* The tick of the earliest slot that may hold a due timer, or UINT64_MAX. */
-uint64_t keel__wheel_next(const struct keel__wheel *wh);
+uint64_t keel__wheel_next(struct keel__wheel *wh);
 /* Disarm every timer still armed (teardown). */
 void keel__wheel_clear(struct keel__wheel *wh);
 
@@ -122,8 +161,15 @@ struct keel__msg {
 	int kind;
 };
 
-/* Each message carries one reference to its task. */
-enum { KEEL__MSG_WAKE, KEEL__MSG_DROP, KEEL__MSG_CANCEL, KEEL__MSG_JOIN };
+/* Each message carries one reference to its task, but FREE, which carries
+ * a task whose last reference was dropped on a thread with no worker. */
+enum {
+	KEEL__MSG_WAKE,
+	KEEL__MSG_DROP,
+	KEEL__MSG_CANCEL,
+	KEEL__MSG_JOIN,
+	KEEL__MSG_FREE,
+};
 
 struct keel_worker_stats {
 	uint64_t polls, spawns, completed, cancelled;
@@ -138,8 +184,11 @@ struct keel_worker {
 	struct keel__wheel wheel;
 	struct keel__cache cache;
 	struct keel_list fired_ready; /* keel_ready sources set */
-	struct keel_list tasks;	      /* every task not yet freed */
-	size_t live_tasks;
+	struct keel_list tasks;	      /* every task spawned here, not freed */
+	int64_t live_tasks;	      /* spawned here minus finished here */
+	struct keel__spin lock;	      /* migrating: guards tasks, wheel and
+					 fired_ready against other workers */
+	bool shared;		      /* the runtime's scheduler migrates */
 	uint64_t now;		      /* ns, cached each tick */
 	struct keel__drv drv[KEEL__MAX_DRIVERS];
 	unsigned ndrv;
@@ -161,7 +210,11 @@ struct keel_worker {
 
 extern _Thread_local struct keel_worker *keel__tls_worker;
 
+void keel__runtime_teardown(struct keel_runtime *rt);
 void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind);
+/* Make \p t runnable: the run queue on affine schedulers, the scheduler's
+ * push on migrating ones. */
+void keel__sched_push(struct keel_task *t);
 void keel__worker_unpark(struct keel_worker *w);
 void keel__worker_schedule(struct keel_worker *w, struct keel_task *t);
 uint64_t keel__worker_clock(struct keel_worker *w);
@@ -177,6 +230,9 @@ struct keel_runtime {
 	unsigned ndrivers;
 	uint64_t test_now; /* ns, the test clock */
 	atomic_bool shutdown;
+	bool shared;		 /* sched->migrates */
+	atomic_uint idle;	 /* workers parked or about to park */
+	struct keel_worker *home; /* the worker block_on runs on */
 	struct keel_worker *workers[KEEL__MAX_WORKERS];
 	unsigned nworkers;
 };

@@ -43,11 +43,20 @@ size_t keel_drivers_linked(const struct keel_driver_ops *const **list)
 	return (size_t)(__stop_keel_drivers - __start_keel_drivers);
 }
 
+/* Set by KEEL_SCHED_DEFAULT / KEEL_DRIVER_DEFAULT in an object of the
+ * application, if it has one: a weak reference, not a weak definition. */
+extern const struct keel_sched_ops *const keel_default_sched
+	__attribute__((weak));
+extern const struct keel_driver_ops *const keel_default_driver
+	__attribute__((weak));
+
 static const struct keel_sched_ops *find_sched(const char *name)
 {
 	const struct keel_sched_ops *const *l;
 	size_t n = keel_scheds_linked(&l);
 
+	if (!name && &keel_default_sched)
+		return keel_default_sched;
 	for (size_t i = 0; i < n; i++)
 		if (!name || strcmp(l[i]->name, name) == 0)
 			return l[i];
@@ -96,6 +105,8 @@ static int resolve_drivers(struct keel_runtime *rt, const char *spec)
 			if (!rt->driver_args[0])
 				return -ENOMEM;
 		}
+	} else if (&keel_default_driver) {
+		d = keel_default_driver;
 	} else if (n) {
 		d = l[0];
 	} else {
@@ -140,9 +151,13 @@ int keel_runtime_create(const struct keel_config *cfg,
 	if (rc < 0)
 		goto err;
 	rt->cfg.driver = rt->ndrivers ? rt->drivers[0]->name : NULL;
+	rt->shared = rt->sched->migrates;
 	rc = rt->sched->create(rt, cfg->workers, &rt->sched_impl);
-	if (rc < 0)
+	if (rc < 0) {
+		keel__runtime_teardown(rt);
 		goto err;
+	}
+	rt->home = rt->sched->home(rt->sched_impl);
 	*out = rt;
 	return 0;
 err:
@@ -163,9 +178,9 @@ intptr_t keel_runtime_block_on(struct keel_runtime *rt, keel_poll_fn *poll,
 
 	if (!rt || !poll)
 		return -EINVAL;
-	home = rt->sched->home(rt->sched_impl);
+	home = rt->home;
 	keel__tls_worker = home;
-	rc = keel__task_spawn(home, poll, drop, frame, size, &root);
+	rc = keel__task_spawn(home, poll, drop, frame, size, &root, true);
 	keel__tls_worker = prev;
 	if (rc < 0)
 		return rc;
@@ -203,6 +218,7 @@ void keel_runtime_destroy(struct keel_runtime *rt)
 	if (rt->cfg.stats)
 		keel_runtime_print_stats(rt, stderr);
 	rt->sched->destroy(rt->sched_impl);
+	keel__runtime_teardown(rt);
 	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
 		free(rt->driver_args[i]);
 	free(rt);
@@ -226,7 +242,7 @@ void keel_runtime_print_stats(struct keel_runtime *rt, FILE *out)
 			" completed=%" PRIu64 " cancelled=%" PRIu64
 			" ticks=%" PRIu64 " parks=%" PRIu64
 			" remote=%" PRIu64 " timers=%" PRIu64
-			" budget_yields=%" PRIu64 " live=%zu\n",
+			" budget_yields=%" PRIu64 " live=%" PRId64 "\n",
 			w->index, s->spawns, s->polls, s->completed,
 			s->cancelled, s->ticks, s->parks, s->remote_msgs,
 			s->timers_fired, s->budget_yields, w->live_tasks);

@@ -3,16 +3,23 @@
  * Tasks: a frame and its poll function in a block from the worker's cache,
  * with a reference count, a state word and a join slot.
  *
- * A task belongs to one worker, and its state is touched only on that
- * worker's thread, with plain loads and stores. Other threads never touch it
- * directly: their wakes, drops, cancels and joins are posted as messages to
- * the owner's inbox (worker.c), each carrying a reference. The one shared
- * field is `foreign`, the count of references cloned on other threads; the
- * owner frees the task when refs + foreign reaches 0 (a thread can only
- * clone while holding a reference, so it cannot race with that check).
- *
  * References: one for "not finished yet", one per join handle, one per
- * waker clone.
+ * waker clone. Two ways to keep the rest, chosen by the scheduler:
+ *
+ * Affine (local, shard): a task belongs to one worker, and its state is
+ * touched only on that worker's thread, with plain loads and stores. Other
+ * threads never touch it directly: their wakes, drops, cancels and joins
+ * are posted as messages to the owner's inbox (worker.c), each carrying a
+ * reference. The one shared field is `arefs`, the count of references
+ * cloned on other threads; the owner frees the task when refs + arefs
+ * reaches 0 (a thread can only clone while holding a reference, so it
+ * cannot race with that check). No atomic read-modify-write on the hot path.
+ *
+ * Migrating (pool, steal): any worker may poll the task, so its state is
+ * `astate`, changed by compare-and-swap (scheduled, running, notified,
+ * cancelled, complete), and every reference is counted in `arefs`. The
+ * state machine guarantees one poller at a time and that a wake is never
+ * lost: a wake while running sets NOTIFIED, and the poller requeues.
  */
 #include "core_internal.h"
 
@@ -99,34 +106,94 @@ static bool on_owner(const struct keel_task *t)
 	return t->worker == keel__tls_worker;
 }
 
-static void task_free(struct keel_task *t)
+/* The worker of the calling thread, if it belongs to t's runtime. */
+static struct keel_worker *local_worker(const struct keel_task *t)
 {
+	struct keel_worker *w = keel__tls_worker;
+
+	return w && w->rt == t->worker->rt ? w : NULL;
+}
+
+void keel__task_free(struct keel_task *t)
+{
+	struct keel_worker *home = t->worker, *w = keel__tls_worker;
+
+	if (!t->shared) {
+		keel_list_remove(&t->all);
+		keel__cache_free(&home->cache, t, t->cls);
+		return;
+	}
+	if (!w || w->rt != home->rt) {
+		/* No cache on this thread: the home worker frees it. */
+		keel__worker_post(home, t, KEEL__MSG_FREE);
+		return;
+	}
+	keel__spin_lock(&home->lock);
 	keel_list_remove(&t->all);
-	keel__cache_free(&t->worker->cache, t, t->cls);
+	keel__spin_unlock(&home->lock);
+	keel__cache_free(&w->cache, t, t->cls);
 }
 
 void keel__task_unref(struct keel_task *t)
 {
-	if (--t->refs + atomic_load_explicit(&t->foreign, memory_order_acquire) == 0)
-		task_free(t);
+	if (--t->refs + atomic_load_explicit(&t->arefs, memory_order_acquire) == 0)
+		keel__task_free(t);
 }
 
 /* Drop one reference from whatever thread we are on. */
 static void task_release(struct keel_task *t)
 {
-	if (on_owner(t))
+	if (t->shared) {
+		if (atomic_fetch_sub_explicit(&t->arefs, 1, memory_order_acq_rel) == 1)
+			keel__task_free(t);
+	} else if (on_owner(t)) {
 		keel__task_unref(t);
-	else
+	} else {
 		keel__worker_post(t->worker, t, KEEL__MSG_DROP);
+	}
 }
 
 /* Take a reference from whatever thread we are on. */
 static void task_retain(struct keel_task *t)
 {
-	if (on_owner(t))
+	if (!t->shared && on_owner(t))
 		t->refs++;
 	else
-		atomic_fetch_add_explicit(&t->foreign, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->arefs, 1, memory_order_relaxed);
+}
+
+/* ----------------------------------------------------- scheduling (both) */
+
+void keel__sched_push(struct keel_task *t)
+{
+	struct keel_runtime *rt = t->worker->rt;
+
+	if (t->shared)
+		rt->sched->push(rt->sched_impl, local_worker(t), t, KEEL_PUSH_WAKE);
+	else
+		keel__worker_schedule(t->worker, t);
+}
+
+/* Migrating: mark runnable; true when the caller must push it. */
+static bool shared_notify(struct keel_task *t)
+{
+	unsigned s = atomic_load_explicit(&t->astate, memory_order_acquire), ns;
+
+	do {
+		if (s & KEEL__S_COMPLETE)
+			return false;
+		if (s & KEEL__S_RUNNING) {
+			if (s & KEEL__S_NOTIFIED)
+				return false;
+			ns = s | KEEL__S_NOTIFIED;
+		} else if (s & KEEL__S_SCHEDULED) {
+			return false;
+		} else {
+			ns = s | KEEL__S_SCHEDULED;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(
+		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
+	return !(s & KEEL__S_RUNNING);
 }
 
 /* ---------------------------------------------------------------- wakers */
@@ -173,6 +240,27 @@ const struct keel_waker_ops keel__task_waker_ops = {
 	.drop = waker_drop,
 };
 
+static void shared_wake_by_ref(void *data)
+{
+	struct keel_task *t = data;
+
+	if (shared_notify(t))
+		keel__sched_push(t);
+}
+
+static void shared_wake(void *data)
+{
+	shared_wake_by_ref(data);
+	task_release(data);
+}
+
+const struct keel_waker_ops keel__task_shared_waker_ops = {
+	.wake = shared_wake,
+	.wake_by_ref = shared_wake_by_ref,
+	.clone = waker_clone,
+	.drop = waker_drop,
+};
+
 const struct keel_waker *keel_cx_waker(struct keel_cx *cx)
 {
 	return &cx->waker;
@@ -190,7 +278,7 @@ void keel_waker_register(struct keel_waker *slot, struct keel_cx *cx)
 
 int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
 		     keel_drop_fn *drop, const void *frame, size_t size,
-		     struct keel_join **join)
+		     struct keel_join **join, bool root)
 {
 	struct keel_task *t;
 	uint8_t cls;
@@ -203,25 +291,41 @@ int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
 	t->worker = w;
 	t->poll = poll;
 	t->drop = drop;
-	t->refs = join ? 2 : 1;
-	atomic_init(&t->foreign, 0);
-	atomic_init(&t->finished, false);
-	t->state = join ? KEEL__T_JOINED : 0;
+	t->shared = w->shared;
+	t->root = root;
 	t->cls = cls;
 	t->foreign_join = false;
 	t->result = 0;
 	t->join_waker = (struct keel_waker){ 0 };
 	t->fjoin_waker = (struct keel_waker){ 0 };
+	atomic_init(&t->finished, false);
+	atomic_flag_clear(&t->join_lock.f);
 	keel_list_init(&t->timers);
 	keel_list_init(&t->readies);
 	if (size)
 		memcpy(t->frame, frame, size);
-	keel_list_push_back(&w->tasks, &t->all);
 	w->live_tasks++;
 	w->stats.spawns++;
 	if (join)
 		*join = (struct keel_join *)t;
-	keel__worker_schedule(w, t);
+	if (t->shared) {
+		t->refs = 0;
+		t->state = 0;
+		atomic_init(&t->arefs, join ? 2 : 1);
+		atomic_init(&t->astate, KEEL__S_SCHEDULED);
+		keel__spin_lock(&w->lock);
+		keel_list_push_back(&w->tasks, &t->all);
+		keel__spin_unlock(&w->lock);
+		w->rt->sched->push(w->rt->sched_impl, local_worker(t), t,
+				   KEEL_PUSH_SPAWN);
+	} else {
+		t->refs = join ? 2 : 1;
+		t->state = join ? KEEL__T_JOINED : 0;
+		atomic_init(&t->arefs, 0);
+		atomic_init(&t->astate, 0);
+		keel_list_push_back(&w->tasks, &t->all);
+		keel__worker_schedule(w, t);
+	}
 	return 0;
 }
 
@@ -230,15 +334,27 @@ int keel_spawn(struct keel_cx *cx, keel_poll_fn *poll, keel_drop_fn *drop,
 {
 	if (!cx)
 		return -EINVAL;
-	return keel__task_spawn(cx->worker, poll, drop, frame, size, join);
+	return keel__task_spawn(cx->worker, poll, drop, frame, size, join, false);
+}
+
+/* Take the joiner's waker out of the join slots (both modes). */
+static struct keel_waker take_joiner(struct keel_task *t)
+{
+	struct keel_waker jw = t->join_waker;
+
+	t->join_waker = (struct keel_waker){ 0 };
+	return jw;
 }
 
 /* The task is done: disarm what it armed, drop its frame, publish the
- * result, wake the joiner, release the "alive" reference. */
-static void task_complete(struct keel_task *t, intptr_t result)
+ * result, wake the joiner, release the "unfinished" reference. Runs on the
+ * thread that polls the task (affine: its owner; migrating: the worker
+ * that holds RUNNING), or on the tearing-down thread. */
+static void task_complete(struct keel_worker *w, struct keel_task *t,
+			  intptr_t result, bool cancelled)
 {
-	struct keel_worker *w = t->worker;
 	struct keel_list *n;
+	struct keel_waker jw;
 
 	while ((n = t->timers.next) != &t->timers)
 		keel_timer_stop(KEEL_CONTAINER_OF(n, struct keel_timer, task_link));
@@ -247,45 +363,104 @@ static void task_complete(struct keel_task *t, intptr_t result)
 	if (t->drop)
 		t->drop(t->frame);
 	t->result = result;
-	t->state |= KEEL__T_DONE;
-	atomic_store_explicit(&t->finished, true, memory_order_release);
 	w->live_tasks--;
-	if (result == -ECANCELED && (t->state & KEEL__T_CANCELLED))
+	if (cancelled)
 		w->stats.cancelled++;
 	else
 		w->stats.completed++;
 
-	keel_waker_wake(&t->join_waker);
+	if (t->shared) {
+		keel__spin_lock(&t->join_lock);
+		atomic_fetch_or_explicit(&t->astate, KEEL__S_COMPLETE,
+					 memory_order_acq_rel);
+		atomic_store_explicit(&t->finished, true, memory_order_release);
+		jw = take_joiner(t);
+		keel__spin_unlock(&t->join_lock);
+		keel_waker_wake(&jw);
+		if (t->root)
+			keel__worker_unpark(w->rt->home);
+		task_release(t);
+		return;
+	}
+	t->state |= KEEL__T_DONE;
+	atomic_store_explicit(&t->finished, true, memory_order_release);
+	jw = take_joiner(t);
+	keel_waker_wake(&jw);
 	if (t->foreign_join) {
-		struct keel_waker fw;
-
-		pthread_mutex_lock(&w->inbox_lock);
-		fw = t->fjoin_waker;
+		pthread_mutex_lock(&t->worker->inbox_lock);
+		jw = t->fjoin_waker;
 		t->fjoin_waker = (struct keel_waker){ 0 };
-		pthread_mutex_unlock(&w->inbox_lock);
-		keel_waker_wake(&fw);
+		pthread_mutex_unlock(&t->worker->inbox_lock);
+		keel_waker_wake(&jw);
 	}
 	keel__task_unref(t);
 }
 
-void keel__task_run(struct keel_worker *w, struct keel_task *t)
+static intptr_t task_poll(struct keel_worker *w, struct keel_task *t)
 {
-	struct keel_cx cx = { t, w, { &keel__task_waker_ops, t } };
+	struct keel_cx cx = {
+		t, w,
+		{ t->shared ? &keel__task_shared_waker_ops : &keel__task_waker_ops, t },
+	};
+
+	w->stats.polls++;
+	return t->poll(t->frame, &cx);
+}
+
+static void shared_run(struct keel_worker *w, struct keel_task *t)
+{
+	unsigned s = atomic_load_explicit(&t->astate, memory_order_acquire), ns;
 	intptr_t r;
 
+	do {
+		ns = (s & ~(unsigned)KEEL__S_SCHEDULED) | KEEL__S_RUNNING;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
+	/* RUNNING stays set through a completion, so no wake requeues it. */
+	if (s & KEEL__S_CANCELLED) {
+		task_complete(w, t, -ECANCELED, true);
+		return;
+	}
+	r = task_poll(w, t);
+	if (r != KEEL_PENDING) {
+		task_complete(w, t, r, false);
+		return;
+	}
+	s = atomic_load_explicit(&t->astate, memory_order_acquire);
+	do {
+		if (s & KEEL__S_CANCELLED) {
+			task_complete(w, t, -ECANCELED, true);
+			return;
+		}
+		ns = s & ~(unsigned)(KEEL__S_RUNNING | KEEL__S_NOTIFIED);
+		if (s & KEEL__S_NOTIFIED)
+			ns |= KEEL__S_SCHEDULED;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
+	if (ns & KEEL__S_SCHEDULED)
+		w->rt->sched->push(w->rt->sched_impl, w, t, KEEL_PUSH_YIELD);
+}
+
+void keel__task_run(struct keel_worker *w, struct keel_task *t)
+{
+	intptr_t r;
+
+	if (t->shared) {
+		shared_run(w, t);
+		return;
+	}
 	t->state &= (uint16_t)~KEEL__T_QUEUED;
 	if (t->state & KEEL__T_CANCELLED) {
-		task_complete(t, -ECANCELED);
+		task_complete(w, t, -ECANCELED, true);
 		return;
 	}
 	t->state |= KEEL__T_RUNNING;
-	w->stats.polls++;
-	r = t->poll(t->frame, &cx);
+	r = task_poll(w, t);
 	t->state &= (uint16_t)~KEEL__T_RUNNING;
 	if (r != KEEL_PENDING)
-		task_complete(t, r);
+		task_complete(w, t, r, false);
 	else if (t->state & KEEL__T_CANCELLED)
-		task_complete(t, -ECANCELED);
+		task_complete(w, t, -ECANCELED, true);
 	else if (t->state & KEEL__T_NOTIFIED)
 		keel__worker_schedule(w, t);
 }
@@ -301,39 +476,89 @@ void keel__task_cancel_local(struct keel_task *t)
 		keel_list_remove(&t->link);
 		t->state &= (uint16_t)~KEEL__T_QUEUED;
 	}
-	task_complete(t, -ECANCELED);
+	task_complete(t->worker, t, -ECANCELED, true);
+}
+
+/* Migrating: flag it; a worker completes it (its drop runs on a worker). */
+static void shared_cancel(struct keel_task *t)
+{
+	unsigned s = atomic_load_explicit(&t->astate, memory_order_acquire), ns;
+
+	do {
+		if (s & (KEEL__S_COMPLETE | KEEL__S_CANCELLED))
+			return;
+		ns = s | KEEL__S_CANCELLED;
+		if (!(s & (KEEL__S_RUNNING | KEEL__S_SCHEDULED)))
+			ns |= KEEL__S_SCHEDULED;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
+	if (!(s & (KEEL__S_RUNNING | KEEL__S_SCHEDULED)))
+		keel__sched_push(t);
+}
+
+void keel__task_cancel_now(struct keel_task *t)
+{
+	struct keel_worker *w = keel__tls_worker;
+
+	if (!t->shared) {
+		keel__task_cancel_local(t);
+		return;
+	}
+	if (atomic_load_explicit(&t->astate, memory_order_acquire) & KEEL__S_COMPLETE)
+		return;
+	atomic_fetch_or_explicit(&t->astate, KEEL__S_CANCELLED | KEEL__S_RUNNING,
+				 memory_order_acq_rel);
+	task_complete(w, t, -ECANCELED, true);
 }
 
 /* ------------------------------------------------------------------ join */
 
+static intptr_t join_result(struct keel_task *t)
+{
+	intptr_t r = t->result;
+
+	task_release(t);
+	return r;
+}
+
 intptr_t keel_join_poll(struct keel_cx *cx, struct keel_join *join)
 {
 	struct keel_task *t = (struct keel_task *)join;
-	intptr_t r;
+	struct keel_waker old;
 
 	if (!cx || !t)
 		return -EINVAL;
-	if (!atomic_load_explicit(&t->finished, memory_order_acquire)) {
-		if (on_owner(t)) {
-			keel_waker_register(&t->join_waker, cx);
-			return KEEL_PENDING;
+	if (atomic_load_explicit(&t->finished, memory_order_acquire))
+		return join_result(t);
+	if (t->shared) {
+		keel__spin_lock(&t->join_lock);
+		if (atomic_load_explicit(&t->finished, memory_order_acquire)) {
+			keel__spin_unlock(&t->join_lock);
+			return join_result(t);
 		}
-		/* Joiner elsewhere: leave the waker under the owner's lock and
-		 * tell the owner, which wakes it at completion (or at once). */
-		struct keel_waker old;
-
-		pthread_mutex_lock(&t->worker->inbox_lock);
-		old = t->fjoin_waker;
-		t->fjoin_waker = keel_waker_clone(&cx->waker);
-		pthread_mutex_unlock(&t->worker->inbox_lock);
+		old = (struct keel_waker){ 0 };
+		if (!keel_waker_will_wake(&t->join_waker, &cx->waker)) {
+			old = t->join_waker;
+			t->join_waker = keel_waker_clone(&cx->waker);
+		}
+		keel__spin_unlock(&t->join_lock);
 		keel_waker_drop(&old);
-		task_retain(t);
-		keel__worker_post(t->worker, t, KEEL__MSG_JOIN);
 		return KEEL_PENDING;
 	}
-	r = t->result;
-	task_release(t);
-	return r;
+	if (on_owner(t)) {
+		keel_waker_register(&t->join_waker, cx);
+		return KEEL_PENDING;
+	}
+	/* Joiner elsewhere: leave the waker under the owner's lock and tell
+	 * the owner, which wakes it at completion (or at once). */
+	pthread_mutex_lock(&t->worker->inbox_lock);
+	old = t->fjoin_waker;
+	t->fjoin_waker = keel_waker_clone(&cx->waker);
+	pthread_mutex_unlock(&t->worker->inbox_lock);
+	keel_waker_drop(&old);
+	task_retain(t);
+	keel__worker_post(t->worker, t, KEEL__MSG_JOIN);
+	return KEEL_PENDING;
 }
 
 bool keel_join_is_finished(const struct keel_join *join)
@@ -349,7 +574,9 @@ void keel_join_cancel(struct keel_join *join)
 
 	if (!t)
 		return;
-	if (on_owner(t)) {
+	if (t->shared) {
+		shared_cancel(t);
+	} else if (on_owner(t)) {
 		keel__task_cancel_local(t);
 	} else {
 		task_retain(t);
@@ -376,6 +603,9 @@ void keel__task_message(struct keel_task *t, int kind)
 	struct keel_worker *w = t->worker;
 
 	switch (kind) {
+	case KEEL__MSG_FREE:
+		keel__task_free(t);
+		return;
 	case KEEL__MSG_WAKE:
 		keel__worker_schedule(w, t);
 		break;

@@ -15,7 +15,7 @@
 
 #include <errno.h>
 
-enum { TIMER_IDLE, TIMER_ARMED, TIMER_FIRED };
+enum { TIMER_IDLE, TIMER_ARMED = KEEL__TIMER_ARMED, TIMER_FIRED };
 
 #define LEVEL_BITS 6
 #define MAX_SPAN   ((uint64_t)1 << (LEVEL_BITS * KEEL__WHEEL_LEVELS))
@@ -63,7 +63,6 @@ void keel__wheel_remove(struct keel__wheel *wh, struct keel_timer *t)
 	keel_list_remove(&t->wheel_link);
 	if (keel_list_empty(head))
 		wh->occupied[t->level] &= ~((uint64_t)1 << t->slot);
-	t->wheel = NULL;
 	wh->armed--;
 }
 
@@ -103,51 +102,84 @@ static uint64_t next_slot(const struct keel__wheel *wh, unsigned *lp,
 	return best;
 }
 
-uint64_t keel__wheel_next(const struct keel__wheel *wh)
+static void wheel_lock(struct keel__wheel *wh)
 {
-	unsigned l, s;
-
-	return next_slot(wh, &l, &s);
+	if (wh->lock)
+		keel__spin_lock(wh->lock);
 }
 
-static void fire(struct keel__wheel *wh, struct keel_timer *t)
+static void wheel_unlock(struct keel__wheel *wh)
 {
-	t->wheel = NULL;
-	wh->armed--;
-	wh->fired++;
-	t->state = TIMER_FIRED;
-	if (keel_list_linked(&t->task_link))
-		keel_list_remove(&t->task_link);
-	keel_waker_wake(&t->waker);
+	if (wh->lock)
+		keel__spin_unlock(wh->lock);
 }
 
-size_t keel__wheel_advance(struct keel__wheel *wh, uint64_t now)
+/* The timer's state is read without the lock by the task that owns it
+ * (idle or not idle changes only on that task's thread), and written under
+ * the lock by the worker that fires it. */
+static uint8_t state_of(const struct keel_timer *t)
 {
-	size_t fired = 0;
+	return __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
+}
+
+static void set_state(struct keel_timer *t, uint8_t s)
+{
+	__atomic_store_n(&t->state, s, __ATOMIC_RELEASE);
+}
+
+uint64_t keel__wheel_next(struct keel__wheel *wh)
+{
 	unsigned l, s;
 	uint64_t at;
 
-	while ((at = next_slot(wh, &l, &s)) <= now) {
-		struct keel_list due;
+	wheel_lock(wh);
+	at = next_slot(wh, &l, &s);
+	wheel_unlock(wh);
+	return at;
+}
 
-		wh->elapsed = at;
-		keel_list_init(&due);
-		keel_list_splice(&due, &wh->slot[l][s]);
-		wh->occupied[l] &= ~((uint64_t)1 << s);
-		for (struct keel_list *n; (n = keel_list_pop_front(&due));) {
-			struct keel_timer *t =
-				KEEL_CONTAINER_OF(n, struct keel_timer, wheel_link);
+/* Fire every timer due at tick \p now. The wakers are taken out under the
+ * lock and woken after it, a batch at a time: a woken task may run on
+ * another worker, stop its timers and free them at once. */
+size_t keel__wheel_advance(struct keel__wheel *wh, uint64_t now)
+{
+	struct keel_waker batch[64];
+	size_t fired = 0, nb;
+	unsigned l, s;
+	uint64_t at;
 
-			if (t->when <= now) {
-				fire(wh, t);
-				fired++;
-			} else {
-				place(wh, t); /* cascade to a lower level */
+	do {
+		nb = 0;
+		wheel_lock(wh);
+		while (nb < 64 && (at = next_slot(wh, &l, &s)) <= now) {
+			struct keel_list *head = &wh->slot[l][s];
+
+			wh->elapsed = at;
+			while (nb < 64 && !keel_list_empty(head)) {
+				struct keel_timer *t = KEEL_CONTAINER_OF(
+					head->next, struct keel_timer, wheel_link);
+
+				keel_list_remove(&t->wheel_link);
+				if (t->when <= now) {
+					wh->armed--;
+					batch[nb++] = t->waker;
+					t->waker = (struct keel_waker){ 0 };
+					set_state(t, TIMER_FIRED);
+				} else {
+					place(wh, t); /* cascade to a lower level */
+				}
 			}
+			if (keel_list_empty(head))
+				wh->occupied[l] &= ~((uint64_t)1 << s);
 		}
-	}
-	if (now > wh->elapsed)
-		wh->elapsed = now;
+		if (nb < 64 && now > wh->elapsed)
+			wh->elapsed = now;
+		wheel_unlock(wh);
+		for (size_t i = 0; i < nb; i++)
+			keel_waker_wake(&batch[i]);
+		fired += nb;
+	} while (nb == 64);
+	wh->fired += fired;
 	return fired;
 }
 
@@ -160,8 +192,7 @@ void keel__wheel_clear(struct keel__wheel *wh)
 				struct keel_timer *t = KEEL_CONTAINER_OF(
 					n, struct keel_timer, wheel_link);
 
-				t->wheel = NULL;
-				t->state = TIMER_IDLE;
+				set_state(t, TIMER_IDLE);
 				if (keel_list_linked(&t->task_link))
 					keel_list_remove(&t->task_link);
 				keel_waker_drop(&t->waker);
@@ -175,14 +206,32 @@ void keel__wheel_clear(struct keel__wheel *wh)
 
 void keel_timer_stop(struct keel_timer *t)
 {
+	struct keel_waker wk = { 0 };
+
 	if (!t)
 		return;
-	if (t->wheel)
-		keel__wheel_remove(t->wheel, t);
+	if (state_of(t) != TIMER_IDLE) {
+		struct keel__wheel *wh = t->wheel;
+
+		wheel_lock(wh);
+		if (state_of(t) == TIMER_ARMED)
+			keel__wheel_remove(wh, t);
+		wk = t->waker;
+		t->waker = (struct keel_waker){ 0 };
+		set_state(t, TIMER_IDLE);
+		wheel_unlock(wh);
+	}
 	if (keel_list_linked(&t->task_link))
 		keel_list_remove(&t->task_link);
-	keel_waker_drop(&t->waker);
-	t->state = TIMER_IDLE;
+	keel_waker_drop(&wk);
+}
+
+/* Follow the task that polls the timer now (it may have been handed on). */
+static void link_task(struct keel_timer *t, struct keel_cx *cx)
+{
+	if (keel_list_linked(&t->task_link))
+		keel_list_remove(&t->task_link);
+	keel_list_push_back(&cx->task->timers, &t->task_link);
 }
 
 /* Arm \p t for \p deadline on cx's worker, or fire at once if it passed. */
@@ -190,30 +239,36 @@ static intptr_t timer_wait(struct keel_cx *cx, struct keel_timer *t,
 			   uint64_t deadline)
 {
 	struct keel_worker *w = cx->worker;
+	struct keel__wheel *wh;
 
-	switch (t->state) {
-	case TIMER_FIRED:
-		t->state = TIMER_IDLE;
-		return 0;
-	case TIMER_ARMED:
+	if (state_of(t) != TIMER_IDLE) {
+		wh = t->wheel;
+		wheel_lock(wh);
+		if (state_of(t) == TIMER_FIRED) {
+			set_state(t, TIMER_IDLE);
+			wheel_unlock(wh);
+			if (keel_list_linked(&t->task_link))
+				keel_list_remove(&t->task_link);
+			return 0;
+		}
 		keel_waker_register(&t->waker, cx);
-		/* Follow the task that polls it now. */
-		keel_list_remove(&t->task_link);
-		keel_list_push_back(&cx->task->timers, &t->task_link);
+		wheel_unlock(wh);
+		link_task(t, cx);
 		return KEEL_PENDING;
-	default:
-		break;
 	}
 	if (deadline <= w->now)
 		return 0;
+	wh = &w->wheel;
 	t->deadline = deadline;
 	t->when = (deadline + KEEL_TIMER_TICK_NS - 1) / KEEL_TIMER_TICK_NS;
-	if (t->when <= w->wheel.elapsed)
-		t->when = w->wheel.elapsed + 1;
-	t->state = TIMER_ARMED;
 	t->waker = keel_waker_clone(&cx->waker);
-	keel_list_push_back(&cx->task->timers, &t->task_link);
-	keel__wheel_insert(&w->wheel, t);
+	link_task(t, cx);
+	wheel_lock(wh);
+	if (t->when <= wh->elapsed)
+		t->when = wh->elapsed + 1;
+	keel__wheel_insert(wh, t);
+	set_state(t, TIMER_ARMED);
+	wheel_unlock(wh);
 	return KEEL_PENDING;
 }
 
@@ -229,7 +284,7 @@ intptr_t keel_sleep_for(struct keel_cx *cx, struct keel_timer *t, uint64_t ns)
 {
 	if (!cx || !t)
 		return -EINVAL;
-	if (t->state != TIMER_IDLE)
+	if (state_of(t) != TIMER_IDLE)
 		return timer_wait(cx, t, t->deadline);
 	if (ns == 0)
 		return 0;
@@ -245,12 +300,10 @@ intptr_t keel_timeout(struct keel_cx *cx, struct keel_timer *t, uint64_t ns,
 		keel_timer_stop(t);
 		return inner;
 	}
-	if (t->state == TIMER_IDLE && ns == 0)
+	if (state_of(t) == TIMER_IDLE && ns == 0)
 		return -ETIMEDOUT;
-	if (keel_sleep_for(cx, t, ns) != KEEL_PENDING) {
-		t->state = TIMER_IDLE;
+	if (keel_sleep_for(cx, t, ns) != KEEL_PENDING)
 		return -ETIMEDOUT;
-	}
 	return KEEL_PENDING;
 }
 

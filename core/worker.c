@@ -116,40 +116,82 @@ static size_t worker_drain_inbox(struct keel_worker *w)
 
 /* ------------------------------------------------------ readiness sources */
 
+/*
+ * A source is set and waited on by tasks; the reactor half (the fired list
+ * of the worker that set it) wakes the waiter. On a migrating scheduler the
+ * setter's worker and the waiter's may differ: the fired list and the waker
+ * slot are then guarded by that worker's lock (r->worker).
+ */
+static void ready_lock(struct keel_worker *w)
+{
+	if (w && w->shared)
+		keel__spin_lock(&w->lock);
+}
+
+static void ready_unlock(struct keel_worker *w)
+{
+	if (w && w->shared)
+		keel__spin_unlock(&w->lock);
+}
+
 intptr_t keel_ready_poll(struct keel_cx *cx, struct keel_ready *r)
 {
+	struct keel_worker *w;
+
 	if (!cx || !r)
 		return -EINVAL;
+	if (!r->worker)
+		r->worker = cx->worker;
+	w = r->worker;
+	ready_lock(w);
 	if (r->ready) {
 		r->ready = false;
+		ready_unlock(w);
+		if (keel_list_linked(&r->task_link))
+			keel_list_remove(&r->task_link);
 		return 0;
 	}
 	keel_waker_register(&r->waker, cx);
+	ready_unlock(w);
 	if (keel_list_linked(&r->task_link))
 		keel_list_remove(&r->task_link);
 	keel_list_push_back(&cx->task->readies, &r->task_link);
-	r->worker = cx->worker;
 	return KEEL_PENDING;
 }
 
 void keel_ready_set(struct keel_cx *cx, struct keel_ready *r)
 {
-	if (!cx || !r || r->ready)
+	struct keel_worker *w;
+
+	if (!cx || !r)
 		return;
-	r->ready = true;
-	if (r->waker.ops && !keel_list_linked(&r->link))
-		keel_list_push_back(&cx->worker->fired_ready, &r->link);
+	if (!r->worker)
+		r->worker = cx->worker;
+	w = r->worker;
+	ready_lock(w);
+	if (!r->ready) {
+		r->ready = true;
+		if (r->waker.ops && !keel_list_linked(&r->link))
+			keel_list_push_back(&w->fired_ready, &r->link);
+	}
+	ready_unlock(w);
 }
 
 void keel_ready_stop(struct keel_ready *r)
 {
+	struct keel_waker wk;
+
 	if (!r)
 		return;
+	ready_lock(r->worker);
 	if (keel_list_linked(&r->link))
 		keel_list_remove(&r->link);
+	wk = r->waker;
+	r->waker = (struct keel_waker){ 0 };
+	ready_unlock(r->worker);
 	if (keel_list_linked(&r->task_link))
 		keel_list_remove(&r->task_link);
-	keel_waker_drop(&r->waker);
+	keel_waker_drop(&wk);
 }
 
 /* The reactor half of the readiness sources: wake what was set. */
@@ -158,11 +200,23 @@ static size_t worker_fire_ready(struct keel_worker *w)
 	struct keel_list *n;
 	size_t count = 0;
 
-	while ((n = keel_list_pop_front(&w->fired_ready))) {
-		struct keel_ready *r = KEEL_CONTAINER_OF(n, struct keel_ready, link);
+	if (keel_list_empty(&w->fired_ready))
+		return 0;
+	for (;;) {
+		struct keel_waker wk;
 
-		keel_list_remove(&r->task_link);
-		keel_waker_wake(&r->waker);
+		ready_lock(w);
+		n = keel_list_pop_front(&w->fired_ready);
+		if (n) {
+			struct keel_ready *r = KEEL_CONTAINER_OF(n, struct keel_ready, link);
+
+			wk = r->waker;
+			r->waker = (struct keel_waker){ 0 };
+		}
+		ready_unlock(w);
+		if (!n)
+			break;
+		keel_waker_wake(&wk);
 		count++;
 	}
 	return count;
@@ -170,19 +224,39 @@ static size_t worker_fire_ready(struct keel_worker *w)
 
 /* ------------------------------------------------------------------ loop */
 
+static struct keel_task *worker_next(struct keel_worker *w)
+{
+	struct keel_list *n;
+
+	if (w->shared)
+		return w->rt->sched->pop(w->rt->sched_impl, w);
+	n = keel_list_pop_front(&w->runq);
+	return n ? KEEL_CONTAINER_OF(n, struct keel_task, link) : NULL;
+}
+
 static size_t worker_run_tasks(struct keel_worker *w)
 {
 	unsigned budget = w->rt->cfg.budget;
+	struct keel_task *t;
 	size_t ran = 0;
-	struct keel_list *n;
 
-	while (ran < budget && (n = keel_list_pop_front(&w->runq))) {
-		keel__task_run(w, KEEL_CONTAINER_OF(n, struct keel_task, link));
+	while (ran < budget && (t = worker_next(w))) {
+		keel__task_run(w, t);
 		ran++;
 	}
-	if (ran == budget && !keel_list_empty(&w->runq))
+	if (ran == budget)
 		w->stats.budget_yields++;
 	return ran;
+}
+
+/* Whether a task is waiting for this worker (checked before parking). */
+static bool worker_has_tasks(struct keel_worker *w)
+{
+	const struct keel_sched_ops *s = w->rt->sched;
+
+	if (!w->shared && !keel_list_empty(&w->runq))
+		return true;
+	return s->has_work && s->has_work(w->rt->sched_impl, w);
 }
 
 static size_t worker_poll_drivers(struct keel_worker *w)
@@ -241,15 +315,19 @@ static void worker_park(struct keel_worker *w)
 			w->rt->test_now = next * KEEL_TIMER_TICK_NS;
 		return;
 	}
+	/* Announce first, look again second: whoever queues work after our
+	 * last look sees `parked` and unparks us (seq_cst on both sides). */
 	atomic_store(&w->parked, true);
+	atomic_fetch_add(&w->rt->idle, 1);
 	if (!atomic_load(&w->inbox_nonempty) && !atomic_load(&w->stop) &&
-	    !atomic_load(&w->rt->shutdown)) {
+	    !atomic_load(&w->rt->shutdown) && !worker_has_tasks(w)) {
 		w->stats.parks++;
 		if (w->ndrv)
 			w->drv[0].ops->park(w->drv[0].impl, timeout);
 		else
 			worker_park_fallback(w, timeout);
 	}
+	atomic_fetch_sub(&w->rt->idle, 1);
 	atomic_store(&w->parked, false);
 }
 
@@ -267,13 +345,36 @@ void keel_worker_run(struct keel_worker *w, struct keel_join *until)
 		w->now = keel__worker_clock(w);
 		busy = worker_run_tasks(w);
 		busy += worker_drain_inbox(w);
+		if (w->rt->sched->tick)
+			busy += w->rt->sched->tick(w->rt->sched_impl, w);
 		busy += worker_poll_drivers(w);
 		busy += worker_fire_timers(w);
-		if (!busy && keel_list_empty(&w->runq))
+		if (!busy && !worker_has_tasks(w))
 			worker_park(w);
 	}
 	atomic_store(&w->stop, false);
 	keel__tls_worker = prev;
+}
+
+void keel_worker_unpark(struct keel_worker *w)
+{
+	keel__worker_unpark(w);
+}
+
+bool keel_worker_parked(const struct keel_worker *w)
+{
+	return atomic_load(&w->parked);
+}
+
+unsigned keel_runtime_idle(const struct keel_runtime *rt)
+{
+	return atomic_load(&rt->idle);
+}
+
+struct keel_worker *keel_runtime_worker(const struct keel_runtime *rt,
+					unsigned i)
+{
+	return i < rt->nworkers ? rt->workers[i] : NULL;
 }
 
 void keel_worker_stop(struct keel_worker *w)
@@ -283,6 +384,8 @@ void keel_worker_stop(struct keel_worker *w)
 }
 
 /* ------------------------------------------------------ create / destroy */
+
+static void worker_free(struct keel_worker *w);
 
 int keel_worker_create(struct keel_runtime *rt, unsigned index,
 		       struct keel_worker **out)
@@ -297,6 +400,8 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 		return -ENOMEM;
 	w->rt = rt;
 	w->index = index;
+	w->shared = rt->shared;
+	atomic_flag_clear(&w->lock.f);
 	keel_list_init(&w->runq);
 	keel_list_init(&w->fired_ready);
 	keel_list_init(&w->tasks);
@@ -304,6 +409,7 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 	pthread_cond_init(&w->idle_cond, NULL);
 	w->now = keel__worker_clock(w);
 	keel__wheel_init(&w->wheel, w->now / KEEL_TIMER_TICK_NS);
+	w->wheel.lock = w->shared ? &w->lock : NULL;
 
 	for (unsigned i = 0; i < rt->ndrivers; i++) {
 		const struct keel_driver_ops *ops = rt->drivers[i];
@@ -321,85 +427,139 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 	*out = w;
 	return 0;
 err:
-	keel_worker_destroy(w);
+	for (unsigned i = w->ndrv; i-- > 0;)
+		w->drv[i].ops->destroy(w->drv[i].impl);
+	worker_free(w);
 	return rc;
 }
 
-/* Cancel every task that is still alive; their drops run here. */
-static void worker_cancel_all(struct keel_worker *w)
+static bool task_live(struct keel_task *t)
 {
-	struct keel_worker *prev = keel__tls_worker;
-	bool again = true;
-
-	keel__tls_worker = w;
-	while (again) {
-		again = false;
-		for (struct keel_list *n = w->tasks.next; n != &w->tasks; n = n->next) {
-			struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
-
-			if (!(t->state & (KEEL__T_DONE | KEEL__T_CANCELLED))) {
-				/* Pin it: cancelling may free it and others. */
-				t->refs++;
-				keel__task_cancel_local(t);
-				keel__task_unref(t);
-				again = true;
-				break;
-			}
-		}
-	}
-	worker_drain_inbox(w);
-	keel__tls_worker = prev;
+	if (t->shared)
+		return !(atomic_load(&t->astate) & KEEL__S_COMPLETE);
+	return !(t->state & KEEL__T_DONE);
 }
 
-void keel_worker_destroy(struct keel_worker *w)
+/* Keep \p t alive across a call that may free it (teardown only). */
+static void task_pin(struct keel_task *t)
 {
-	struct keel_list *n;
+	if (t->shared)
+		atomic_fetch_add(&t->arefs, 1);
+	else
+		t->refs++;
+}
 
-	if (!w)
-		return;
-	worker_cancel_all(w);
-	keel__tls_worker = w;
-	keel__wheel_clear(&w->wheel);
-	while ((n = keel_list_pop_front(&w->fired_ready)))
-		;
-	/* Drivers drop the wakers their sockets hold, releasing tasks. */
-	for (unsigned i = w->ndrv; i-- > 0;)
-		w->drv[i].ops->destroy(w->drv[i].impl);
-	worker_drain_inbox(w);
-	/* What is left is referenced by join handles never awaited or
-	 * detached: a leak in the application, reclaimed here. Drop the
-	 * wakers such tasks hold first (that may free others), then free. */
-	for (bool again = true; again;) {
-		again = false;
-		for (n = w->tasks.next; n != &w->tasks; n = n->next) {
-			struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
+static void task_unpin(struct keel_task *t)
+{
+	if (!t->shared)
+		keel__task_unref(t);
+	else if (atomic_fetch_sub(&t->arefs, 1) == 1)
+		keel__task_free(t);
+}
 
-			if (t->join_waker.ops || t->fjoin_waker.ops) {
-				t->refs++;
-				keel_waker_drop(&t->join_waker);
-				keel_waker_drop(&t->fjoin_waker);
-				keel__task_unref(t);
-				again = true;
-				break;
-			}
-		}
-	}
-	while ((n = keel_list_pop_front(&w->tasks))) {
+/* Cancel one live task of \p w, if any; its drop runs here. */
+static bool worker_cancel_one(struct keel_worker *w)
+{
+	for (struct keel_list *n = w->tasks.next; n != &w->tasks; n = n->next) {
 		struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
 
-		w->stats.leaked++;
-		keel__cache_free(&w->cache, t, t->cls);
+		if (task_live(t)) {
+			task_pin(t);
+			keel__task_cancel_now(t);
+			task_unpin(t);
+			return true;
+		}
 	}
-	keel__tls_worker = NULL;
+	return false;
+}
+
+/* Drop the join wakers a finished task still holds (they pin others). */
+static bool worker_drop_joiners(struct keel_worker *w)
+{
+	for (struct keel_list *n = w->tasks.next; n != &w->tasks; n = n->next) {
+		struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
+
+		if (t->join_waker.ops || t->fjoin_waker.ops) {
+			task_pin(t);
+			keel_waker_drop(&t->join_waker);
+			keel_waker_drop(&t->fjoin_waker);
+			task_unpin(t);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void worker_free(struct keel_worker *w)
+{
 	keel__cache_fini(&w->cache);
 	free(w->inbox);
 	free(w->inbox_spare);
 	pthread_mutex_destroy(&w->inbox_lock);
 	pthread_cond_destroy(&w->idle_cond);
-	for (unsigned i = 0; i < w->rt->nworkers; i++)
-		if (w->rt->workers[i] == w)
-			w->rt->workers[i] = w->rt->workers[--w->rt->nworkers];
 	free(w);
+}
+
+/*
+ * Tear down every worker of \p rt, all of them stopped. In phases across
+ * all workers, because a task on one may hold references to tasks of
+ * another: cancel every live task (drops run), then disarm the wheels and
+ * destroy the drivers (they release the wakers their sockets hold), then
+ * reclaim what is still referenced (join handles never awaited or
+ * detached: counted as leaked) and free the memory.
+ */
+void keel__runtime_teardown(struct keel_runtime *rt)
+{
+	struct keel_worker *prev = keel__tls_worker;
+	bool again;
+
+#define EACH_WORKER(w) \
+	for (unsigned i_ = 0; i_ < rt->nworkers && ((w) = rt->workers[i_], keel__tls_worker = (w), 1); i_++)
+	struct keel_worker *w;
+
+	do {
+		again = false;
+		EACH_WORKER(w) {
+			while (worker_cancel_one(w))
+				again = true;
+			again |= worker_drain_inbox(w) > 0;
+		}
+	} while (again);
+	EACH_WORKER(w) {
+		struct keel_list *n;
+
+		keel__wheel_clear(&w->wheel);
+		while ((n = keel_list_pop_front(&w->fired_ready)))
+			;
+	}
+	EACH_WORKER(w) {
+		for (unsigned d = w->ndrv; d-- > 0;)
+			w->drv[d].ops->destroy(w->drv[d].impl);
+		w->ndrv = 0;
+	}
+	do {
+		again = false;
+		EACH_WORKER(w) {
+			while (worker_drop_joiners(w))
+				again = true;
+			again |= worker_drain_inbox(w) > 0;
+		}
+	} while (again);
+	EACH_WORKER(w) {
+		struct keel_list *n;
+
+		while ((n = keel_list_pop_front(&w->tasks))) {
+			struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
+
+			w->stats.leaked++;
+			keel__cache_free(&w->cache, t, t->cls);
+		}
+	}
+#undef EACH_WORKER
+	keel__tls_worker = prev;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		worker_free(rt->workers[i]);
+	rt->nworkers = 0;
 }
 
 /* ------------------------------------------------------------- accessors */

@@ -29,7 +29,7 @@ static int local_create(struct keel_runtime *rt, unsigned workers, void **out)
 	if (!l)
 		return -ENOMEM;
 	rc = keel_worker_create(rt, 0, &l->w);
-	if (rc < 0) {
+	if (rc < 0) { /* the runtime frees what was created */
 		free(l);
 		return rc;
 	}
@@ -39,10 +39,7 @@ static int local_create(struct keel_runtime *rt, unsigned workers, void **out)
 
 static void local_destroy(void *s)
 {
-	struct local *l = s;
-
-	keel_worker_destroy(l->w);
-	free(l);
+	free(s);
 }
 
 static struct keel_worker *local_home(void *s)

@@ -144,6 +144,14 @@ unsigned keel_worker_index(const struct keel_worker *w);
 	__attribute__((used, section("keel_drivers"))) const struct            \
 		keel_driver_ops *const keel__driver_entry_##ops = &(ops)
 
+/**
+ * Make \p ops the program's default driver (used when none is named). For
+ * a tiny object compiled into the application; two defaults are a link
+ * error.
+ */
+#define KEEL_DRIVER_DEFAULT(ops)                                               \
+	const struct keel_driver_ops *const keel_default_driver = &(ops)
+
 /** The drivers linked into this program, in link order. */
 size_t keel_drivers_linked(const struct keel_driver_ops *const **list);
 

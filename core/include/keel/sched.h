@@ -3,11 +3,20 @@
  * The scheduler interface: what a scheduler provides to keel, and the
  * worker API it builds on.
  *
- * Core owns the worker: its run queue, its timer wheel, its drivers, its
- * task cache and the worker loop (run ready tasks under a budget, poll the
- * drivers, fire timers, park until the next timer when idle). A scheduler
- * decides how many workers there are, which threads run them, and how the
- * root task is driven to completion.
+ * Core owns the workers: their timer wheels, drivers, task caches, inboxes
+ * and the worker loop (run ready tasks under a budget, poll the drivers,
+ * fire timers, park until the next timer when idle). A scheduler decides
+ * how many workers there are, which threads run them, how the root task is
+ * driven to completion, and, if its tasks migrate between workers, where a
+ * runnable task waits and which worker takes it next.
+ *
+ * Two kinds of scheduler:
+ * - affine (`migrates` false: local, shard): a task stays on the worker that
+ *   spawned it; core keeps the run queue (FIFO) and the task state is
+ *   touched by that worker's thread only;
+ * - migrating (`migrates` true: pool, steal): any worker may poll any task;
+ *   core keeps the task state in atomics and calls `push` whenever a task
+ *   becomes runnable and `pop` whenever a worker wants one.
  *
  * A scheduler makes itself available by exporting its ops table with
  * KEEL_SCHED_EXPORT in the same object file as the table.
@@ -23,45 +32,101 @@ extern "C" {
 #endif
 
 struct keel_worker;
+struct keel_task;
+
+/** Why a task is pushed (keel_sched_ops.push). */
+enum keel_push {
+	KEEL_PUSH_SPAWN, /* new */
+	KEEL_PUSH_WAKE,	 /* woken by someone else (a task, a driver, a timer) */
+	KEEL_PUSH_YIELD, /* woke itself while it ran: to the back, for fairness */
+};
 
 struct keel_sched_ops {
 	const char *name;    /* what --sched=NAME names */
 	const char *summary; /* one line for --help */
+	bool migrates;	     /* tasks move between workers (see above) */
 	/**
 	 * Build the scheduler for \p rt with \p workers workers (0: its
-	 * default), creating them with keel_worker_create.
+	 * default), creating them with keel_worker_create. Threads may be
+	 * started here or in block_on.
 	 */
 	int (*create)(struct keel_runtime *rt, unsigned workers, void **out);
+	/** Stop and join its threads, free its own state (not the workers:
+	 *  the runtime tears those down afterwards). */
 	void (*destroy)(void *sched);
-	/** The worker a task spawned from outside (the root) starts on. */
+	/** The worker a task spawned from outside (the root) starts on; the
+	 *  calling thread runs it in block_on. */
 	struct keel_worker *(*home)(void *sched);
 	/**
-	 * Run until \p root has finished. Called on the thread that created
-	 * the runtime.
+	 * Run until \p root has finished or the runtime is shut down. Called
+	 * on the thread that created the runtime.
 	 */
 	void (*block_on)(void *sched, struct keel_join *root);
+
+	/**
+	 * Optional, any scheduler: called once per tick of worker \p w, on
+	 * its thread (e.g. to take tasks other threads sent it). \return the
+	 * work done, 0 when none.
+	 */
+	size_t (*tick)(void *sched, struct keel_worker *w);
+
+	/* Migrating schedulers only (has_work: any scheduler with a tick). */
+
+	/**
+	 * Queue runnable task \p t. \p w is the worker of the calling thread
+	 * when it belongs to this runtime, else NULL (a foreign thread).
+	 * \p why says where it comes from (enum keel_push). If a worker is
+	 * parked (keel_runtime_idle), unpark one.
+	 */
+	void (*push)(void *sched, struct keel_worker *w, struct keel_task *t,
+		     int why);
+	/** The next task for worker \p w, or NULL. */
+	struct keel_task *(*pop)(void *sched, struct keel_worker *w);
+	/** Whether pop would find something for \p w (checked before w
+	 *  parks, after it announced it is parking). */
+	bool (*has_work)(void *sched, struct keel_worker *w);
 };
 
-/** Create worker number \p index of \p rt, with its drivers. 0 or -errno. */
+/** Create worker number \p index of \p rt, with its drivers. 0 or -errno.
+ *  The runtime owns it and frees it at keel_runtime_destroy. */
 int keel_worker_create(struct keel_runtime *rt, unsigned index,
 		       struct keel_worker **out);
 
-/** Cancel the worker's remaining tasks, free it and its drivers. */
-void keel_worker_destroy(struct keel_worker *w);
-
 /**
  * The worker loop, on the calling thread, until \p until has finished
- * (NULL: until keel_worker_stop). The calling thread becomes the worker's.
+ * (NULL: until keel_worker_stop) or the runtime is shut down. The calling
+ * thread is the worker's while it runs.
  */
 void keel_worker_run(struct keel_worker *w, struct keel_join *until);
 
 /** Any thread: make keel_worker_run(w, NULL) return. */
 void keel_worker_stop(struct keel_worker *w);
 
+/** Any thread: make \p w's park, in progress or next, return. */
+void keel_worker_unpark(struct keel_worker *w);
+
+/** Whether \p w is parked or about to park. */
+bool keel_worker_parked(const struct keel_worker *w);
+
+/** How many workers of \p rt are parked or about to park. */
+unsigned keel_runtime_idle(const struct keel_runtime *rt);
+
+/** Worker \p i of \p rt (in creation order), or NULL. */
+struct keel_worker *keel_runtime_worker(const struct keel_runtime *rt,
+					unsigned i);
+
 /** Put a scheduler's ops table in the program's list of linked ones. */
 #define KEEL_SCHED_EXPORT(ops)                                                 \
 	__attribute__((used, section("keel_scheds"))) const struct             \
 		keel_sched_ops *const keel__sched_entry_##ops = &(ops)
+
+/**
+ * Make \p ops the program's default scheduler (the one used when none is
+ * named). For a tiny object compiled into the application itself; two
+ * defaults in one program are a link error (duplicate symbol).
+ */
+#define KEEL_SCHED_DEFAULT(ops)                                                \
+	const struct keel_sched_ops *const keel_default_sched = &(ops)
 
 /** The schedulers linked into this program, in link order. */
 size_t keel_scheds_linked(const struct keel_sched_ops *const **list);

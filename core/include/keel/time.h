@@ -34,7 +34,7 @@ struct keel_timer {
 	uint64_t deadline;	     /* ns */
 	uint64_t when;		     /* deadline in ticks */
 	struct keel_waker waker;
-	void *wheel;		     /* the wheel it is armed on, or NULL */
+	void *wheel;		     /* the wheel it was last armed on */
 	uint8_t state;		     /* idle, armed, fired */
 	uint8_t level, slot;	     /* where in the wheel */
 };
@@ -57,9 +57,10 @@ intptr_t keel_sleep_for(struct keel_cx *cx, struct keel_timer *t, uint64_t ns);
 void keel_timer_stop(struct keel_timer *t);
 
 /** Whether \p t is armed. */
+#define KEEL__TIMER_ARMED 1
 static inline bool keel_timer_armed(const struct keel_timer *t)
 {
-	return t->wheel != NULL;
+	return __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == KEEL__TIMER_ARMED;
 }
 
 /**
