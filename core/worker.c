@@ -574,6 +574,11 @@ unsigned keel_worker_index(const struct keel_worker *w)
 	return w->index;
 }
 
+bool keel_worker_migrating(const struct keel_worker *w)
+{
+	return w->shared;
+}
+
 struct keel_runtime *keel_cx_runtime(struct keel_cx *cx)
 {
 	return cx->worker->rt;

@@ -139,6 +139,13 @@ struct keel_worker *keel_cx_worker(struct keel_cx *cx);
 /** Index of worker \p w in its runtime (0-based). */
 unsigned keel_worker_index(const struct keel_worker *w);
 
+/**
+ * Whether tasks of \p w's runtime move between workers (a migrating
+ * scheduler): a driver must then accept waits on its handles from any
+ * worker's thread.
+ */
+bool keel_worker_migrating(const struct keel_worker *w);
+
 /** Put a driver's ops table in the program's list of linked drivers. */
 #define KEEL_DRIVER_EXPORT(ops)                                                \
 	__attribute__((used, section("keel_drivers"))) const struct            \

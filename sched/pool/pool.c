@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched/pool: N workers sharing one run queue (the seed's "native" runtime,
+ * a thread pool with a concurrent scheduler).
+ *
+ * The queue is a ring of task pointers under one mutex: every push and pop
+ * takes it, so it is simple and fair (FIFO across the whole pool) and
+ * contends as workers are added; sched/steal is the answer to that. An idle
+ * worker parks in its driver; a push unparks one parked worker that has not
+ * been unparked yet, so a burst of pushes costs one unpark, not one each.
+ */
+#include <errno.h>
+#include <keel/driver.h>
+#include <keel/sched_pool.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define POOL_MAX_WORKERS 256
+
+struct pool {
+	struct keel_runtime *rt;
+	unsigned n;
+	struct keel_worker *w[POOL_MAX_WORKERS];
+	pthread_t th[POOL_MAX_WORKERS];
+	atomic_bool notified[POOL_MAX_WORKERS]; /* unparked, not yet looking */
+
+	pthread_mutex_t lock;
+	struct keel_task **ring;
+	size_t head, len, cap; /* under lock */
+	atomic_size_t queued;  /* len, readable without the lock */
+};
+
+/* Unpark one parked worker other than \p self, if there is one. */
+static void wake_one(struct pool *p, struct keel_worker *self)
+{
+	if (!keel_runtime_idle(p->rt))
+		return;
+	for (unsigned i = 0; i < p->n; i++) {
+		if (p->w[i] == self || !keel_worker_parked(p->w[i]))
+			continue;
+		if (!atomic_exchange(&p->notified[i], true)) {
+			keel_worker_unpark(p->w[i]);
+			return;
+		}
+	}
+}
+
+static void pool_push(void *s, struct keel_worker *w, struct keel_task *t,
+		      int why)
+{
+	struct pool *p = s;
+
+	(void)why; /* one FIFO for everything */
+	pthread_mutex_lock(&p->lock);
+	if (p->len == p->cap) {
+		size_t cap = p->cap * 2;
+		struct keel_task **r = malloc(cap * sizeof(*r));
+
+		if (!r) {
+			fputs("keel: sched pool: out of memory growing the run queue\n",
+			      stderr);
+			abort(); /* a runnable task must not be lost */
+		}
+		for (size_t i = 0; i < p->len; i++)
+			r[i] = p->ring[(p->head + i) & (p->cap - 1)];
+		free(p->ring);
+		p->ring = r;
+		p->head = 0;
+		p->cap = cap;
+	}
+	p->ring[(p->head + p->len++) & (p->cap - 1)] = t;
+	atomic_store(&p->queued, p->len);
+	pthread_mutex_unlock(&p->lock);
+	wake_one(p, w);
+}
+
+static struct keel_task *pool_pop(void *s, struct keel_worker *w)
+{
+	struct pool *p = s;
+	struct keel_task *t = NULL;
+	size_t left = 0;
+
+	if (!atomic_load_explicit(&p->queued, memory_order_relaxed))
+		return NULL;
+	pthread_mutex_lock(&p->lock);
+	if (p->len) {
+		t = p->ring[p->head];
+		p->head = (p->head + 1) & (p->cap - 1);
+		left = --p->len;
+		atomic_store(&p->queued, left);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (left)
+		wake_one(p, w); /* more than we take: bring a helper */
+	return t;
+}
+
+static bool pool_has_work(void *s, struct keel_worker *w)
+{
+	struct pool *p = s;
+
+	atomic_store(&p->notified[keel_worker_index(w)], false);
+	return atomic_load(&p->queued) != 0;
+}
+
+static void *pool_thread(void *arg)
+{
+	keel_worker_run(arg, NULL);
+	return NULL;
+}
+
+static void pool_destroy(void *s)
+{
+	struct pool *p = s;
+
+	for (unsigned i = 1; i < p->n; i++) {
+		keel_worker_stop(p->w[i]);
+		pthread_join(p->th[i], NULL);
+	}
+	pthread_mutex_destroy(&p->lock);
+	free(p->ring);
+	free(p);
+}
+
+static int pool_create(struct keel_runtime *rt, unsigned workers, void **out)
+{
+	struct pool *p;
+	unsigned started = 1;
+	int rc;
+
+	if (!workers) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		workers = n > 0 ? (unsigned)n : 1;
+	}
+	if (workers > POOL_MAX_WORKERS)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->rt = rt;
+	p->cap = 256;
+	p->ring = malloc(p->cap * sizeof(*p->ring));
+	if (!p->ring) {
+		free(p);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	for (unsigned i = 0; i < workers; i++) {
+		rc = keel_worker_create(rt, i, &p->w[i]);
+		if (rc < 0)
+			goto err;
+		p->n = i + 1;
+	}
+	/* Worker 0 runs on the thread that calls block_on. */
+	for (; started < workers; started++) {
+		rc = -pthread_create(&p->th[started], NULL, pool_thread, p->w[started]);
+		if (rc < 0)
+			goto err;
+	}
+	*out = p;
+	return 0;
+err:
+	p->n = started;
+	pool_destroy(p);
+	return rc;
+}
+
+static struct keel_worker *pool_home(void *s)
+{
+	return ((struct pool *)s)->w[0];
+}
+
+static void pool_block_on(void *s, struct keel_join *root)
+{
+	keel_worker_run(((struct pool *)s)->w[0], root);
+}
+
+const struct keel_sched_ops keel_sched_pool = {
+	.name = "pool",
+	.summary = "N threads sharing one run queue (runtime-native)",
+	.migrates = true,
+	.create = pool_create,
+	.destroy = pool_destroy,
+	.home = pool_home,
+	.block_on = pool_block_on,
+	.push = pool_push,
+	.pop = pool_pop,
+	.has_work = pool_has_work,
+};
+KEEL_SCHED_EXPORT(keel_sched_pool);
