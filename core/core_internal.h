@@ -228,7 +228,8 @@ struct keel_runtime {
 	const struct keel_driver_ops *drivers[KEEL__MAX_DRIVERS];
 	char *driver_args[KEEL__MAX_DRIVERS];
 	unsigned ndrivers;
-	uint64_t test_now; /* ns, the test clock */
+	atomic_uint_fast64_t test_now; /* ns, the test clock */
+	pthread_mutex_t clock_lock;    /* test clock: one advance at a time */
 	atomic_bool shutdown;
 	bool shared;		 /* sched->migrates */
 	atomic_uint idle;	 /* workers parked or about to park */

@@ -139,6 +139,7 @@ int keel_runtime_create(const struct keel_config *cfg,
 	if (!rt)
 		return -ENOMEM;
 	rt->cfg = *cfg;
+	pthread_mutex_init(&rt->clock_lock, NULL);
 	if (!rt->cfg.budget)
 		rt->cfg.budget = KEEL_DEFAULT_BUDGET;
 	rt->sched = find_sched(cfg->sched);
@@ -163,6 +164,7 @@ int keel_runtime_create(const struct keel_config *cfg,
 err:
 	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
 		free(rt->driver_args[i]);
+	pthread_mutex_destroy(&rt->clock_lock);
 	free(rt);
 	return rc;
 }
@@ -221,6 +223,7 @@ void keel_runtime_destroy(struct keel_runtime *rt)
 	keel__runtime_teardown(rt);
 	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
 		free(rt->driver_args[i]);
+	pthread_mutex_destroy(&rt->clock_lock);
 	free(rt);
 }
 

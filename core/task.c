@@ -479,20 +479,30 @@ void keel__task_cancel_local(struct keel_task *t)
 	task_complete(t->worker, t, -ECANCELED, true);
 }
 
-/* Migrating: flag it; a worker completes it (its drop runs on a worker). */
+/* Migrating: an idle task is completed at once when we are on one of its
+ * runtime's workers (claiming RUNNING keeps any waker from queueing it);
+ * a queued or running one, or one cancelled from elsewhere, is completed
+ * by the worker that takes it next (its drop runs on a worker). */
 static void shared_cancel(struct keel_task *t)
 {
+	struct keel_worker *w = local_worker(t);
 	unsigned s = atomic_load_explicit(&t->astate, memory_order_acquire), ns;
+	bool idle;
 
 	do {
 		if (s & (KEEL__S_COMPLETE | KEEL__S_CANCELLED))
 			return;
+		idle = !(s & (KEEL__S_RUNNING | KEEL__S_SCHEDULED));
 		ns = s | KEEL__S_CANCELLED;
-		if (!(s & (KEEL__S_RUNNING | KEEL__S_SCHEDULED)))
-			ns |= KEEL__S_SCHEDULED;
+		if (idle)
+			ns |= w ? KEEL__S_RUNNING : KEEL__S_SCHEDULED;
 	} while (!atomic_compare_exchange_weak_explicit(
 		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
-	if (!(s & (KEEL__S_RUNNING | KEEL__S_SCHEDULED)))
+	if (!idle)
+		return;
+	if (w)
+		task_complete(w, t, -ECANCELED, true);
+	else
 		keel__sched_push(t);
 }
 

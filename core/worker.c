@@ -27,7 +27,7 @@ uint64_t keel__worker_clock(struct keel_worker *w)
 	struct timespec ts;
 
 	if (w->rt->cfg.test_clock)
-		return w->rt->test_now;
+		return atomic_load_explicit(&w->rt->test_now, memory_order_relaxed);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * KEEL_SEC + (uint64_t)ts.tv_nsec;
 }
@@ -297,30 +297,60 @@ static void worker_park_fallback(struct keel_worker *w, int64_t timeout)
 	pthread_mutex_unlock(&w->inbox_lock);
 }
 
+/*
+ * Test clock: time moves only when every worker is idle, and then to the
+ * earliest timer of any of them; the others are unparked to fire theirs.
+ * Called with \p w counted idle. \return whether the clock moved.
+ */
+static bool test_clock_advance(struct keel_worker *w)
+{
+	struct keel_runtime *rt = w->rt;
+	uint64_t min = UINT64_MAX, at;
+	bool moved = false;
+
+	pthread_mutex_lock(&rt->clock_lock);
+	if (atomic_load(&rt->idle) == rt->nworkers) {
+		for (unsigned i = 0; i < rt->nworkers; i++) {
+			uint64_t next = keel__wheel_next(&rt->workers[i]->wheel);
+
+			if (next < min)
+				min = next;
+		}
+		at = min == UINT64_MAX ? 0 : min * KEEL_TIMER_TICK_NS;
+		if (at > atomic_load(&rt->test_now)) {
+			atomic_store(&rt->test_now, at);
+			moved = true;
+		}
+	}
+	pthread_mutex_unlock(&rt->clock_lock);
+	if (moved)
+		for (unsigned i = 0; i < rt->nworkers; i++)
+			if (rt->workers[i] != w)
+				keel__worker_unpark(rt->workers[i]);
+	return moved;
+}
+
 /* Nothing to do: sleep in the first driver until the next timer. */
 static void worker_park(struct keel_worker *w)
 {
 	uint64_t next = keel__wheel_next(&w->wheel);
+	bool test_clock = w->rt->cfg.test_clock;
 	int64_t timeout = -1;
 
-	if (next != UINT64_MAX) {
+	if (next != UINT64_MAX && !test_clock) {
 		uint64_t at = next * KEEL_TIMER_TICK_NS;
 		timeout = at > w->now ? (int64_t)(at - w->now) : 0;
 	}
-	if (w->rt->cfg.test_clock && next != UINT64_MAX) {
-		/* Virtual time: see whether I/O is ready, else jump. */
-		if (w->ndrv && w->drv[0].ops->park(w->drv[0].impl, 0) > 0)
-			return;
-		if (w->rt->test_now < next * KEEL_TIMER_TICK_NS)
-			w->rt->test_now = next * KEEL_TIMER_TICK_NS;
+	/* Virtual time: I/O that is ready comes before any jump. */
+	if (test_clock && w->ndrv && w->drv[0].ops->park(w->drv[0].impl, 0) > 0)
 		return;
-	}
 	/* Announce first, look again second: whoever queues work after our
 	 * last look sees `parked` and unparks us (seq_cst on both sides). */
 	atomic_store(&w->parked, true);
 	atomic_fetch_add(&w->rt->idle, 1);
 	if (!atomic_load(&w->inbox_nonempty) && !atomic_load(&w->stop) &&
-	    !atomic_load(&w->rt->shutdown) && !worker_has_tasks(w)) {
+	    !atomic_load(&w->rt->shutdown) && !worker_has_tasks(w) &&
+	    !(test_clock && test_clock_advance(w))) {
 		w->stats.parks++;
 		if (w->ndrv)
 			w->drv[0].ops->park(w->drv[0].impl, timeout);
@@ -409,7 +439,10 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 	pthread_cond_init(&w->idle_cond, NULL);
 	w->now = keel__worker_clock(w);
 	keel__wheel_init(&w->wheel, w->now / KEEL_TIMER_TICK_NS);
-	w->wheel.lock = w->shared ? &w->lock : NULL;
+	/* Other workers touch this wheel on a migrating runtime (stopping a
+	 * timer of a task that moved), and under the test clock (looking for
+	 * the earliest timer). */
+	w->wheel.lock = w->shared || rt->cfg.test_clock ? &w->lock : NULL;
 
 	for (unsigned i = 0; i < rt->ndrivers; i++) {
 		const struct keel_driver_ops *ops = rt->drivers[i];

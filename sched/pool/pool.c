@@ -23,6 +23,7 @@
 struct pool {
 	struct keel_runtime *rt;
 	unsigned n;
+	unsigned started; /* threads running workers 1..started-1 */
 	struct keel_worker *w[POOL_MAX_WORKERS];
 	pthread_t th[POOL_MAX_WORKERS];
 	atomic_bool notified[POOL_MAX_WORKERS]; /* unparked, not yet looking */
@@ -116,7 +117,7 @@ static void pool_destroy(void *s)
 {
 	struct pool *p = s;
 
-	for (unsigned i = 1; i < p->n; i++) {
+	for (unsigned i = 1; i < p->started; i++) {
 		keel_worker_stop(p->w[i]);
 		pthread_join(p->th[i], NULL);
 	}
@@ -128,7 +129,6 @@ static void pool_destroy(void *s)
 static int pool_create(struct keel_runtime *rt, unsigned workers, void **out)
 {
 	struct pool *p;
-	unsigned started = 1;
 	int rc;
 
 	if (!workers) {
@@ -154,16 +154,9 @@ static int pool_create(struct keel_runtime *rt, unsigned workers, void **out)
 			goto err;
 		p->n = i + 1;
 	}
-	/* Worker 0 runs on the thread that calls block_on. */
-	for (; started < workers; started++) {
-		rc = -pthread_create(&p->th[started], NULL, pool_thread, p->w[started]);
-		if (rc < 0)
-			goto err;
-	}
 	*out = p;
 	return 0;
 err:
-	p->n = started;
 	pool_destroy(p);
 	return rc;
 }
@@ -173,9 +166,24 @@ static struct keel_worker *pool_home(void *s)
 	return ((struct pool *)s)->w[0];
 }
 
+/* Worker 0 runs on the thread that calls block_on; the others get
+ * threads at the first block_on (the runtime is complete by then) and keep
+ * them, running detached tasks, until destroy. */
 static void pool_block_on(void *s, struct keel_join *root)
 {
-	keel_worker_run(((struct pool *)s)->w[0], root);
+	struct pool *p = s;
+
+	if (!p->started)
+		p->started = 1;
+	for (; p->started < p->n; p->started++)
+		if (pthread_create(&p->th[p->started], NULL, pool_thread,
+				   p->w[p->started]) != 0) {
+			fprintf(stderr, "keel: sched pool: cannot start worker "
+					"thread %u; running with %u\n",
+				p->started, p->started);
+			break;
+		}
+	keel_worker_run(p->w[0], root);
 }
 
 const struct keel_sched_ops keel_sched_pool = {
