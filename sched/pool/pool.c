@@ -3,7 +3,8 @@
  * sched/pool: N workers sharing one run queue (the seed's "native" runtime,
  * a thread pool with a concurrent scheduler).
  *
- * The queue is a ring of task pointers under one mutex: every push and pop
+ * The queue is a ring of task pointers under one mutex (common/taskq.h):
+ * every push and pop
  * takes it, so it is simple and fair (FIFO across the whole pool) and
  * contends as workers are added; sched/steal is the answer to that. An idle
  * worker parks in its driver; a push unparks one parked worker that has not
@@ -18,6 +19,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../common/taskq.h"
+
 #define POOL_MAX_WORKERS 256
 
 struct pool {
@@ -28,10 +31,7 @@ struct pool {
 	pthread_t th[POOL_MAX_WORKERS];
 	atomic_bool notified[POOL_MAX_WORKERS]; /* unparked, not yet looking */
 
-	pthread_mutex_t lock;
-	struct keel_task **ring;
-	size_t head, len, cap; /* under lock */
-	atomic_size_t queued;  /* len, readable without the lock */
+	struct keel__taskq q;
 };
 
 /* Unpark one parked worker other than \p self, if there is one. */
@@ -55,45 +55,18 @@ static void pool_push(void *s, struct keel_worker *w, struct keel_task *t,
 	struct pool *p = s;
 
 	(void)why; /* one FIFO for everything */
-	pthread_mutex_lock(&p->lock);
-	if (p->len == p->cap) {
-		size_t cap = p->cap * 2;
-		struct keel_task **r = malloc(cap * sizeof(*r));
-
-		if (!r) {
-			fputs("keel: sched pool: out of memory growing the run queue\n",
-			      stderr);
-			abort(); /* a runnable task must not be lost */
-		}
-		for (size_t i = 0; i < p->len; i++)
-			r[i] = p->ring[(p->head + i) & (p->cap - 1)];
-		free(p->ring);
-		p->ring = r;
-		p->head = 0;
-		p->cap = cap;
-	}
-	p->ring[(p->head + p->len++) & (p->cap - 1)] = t;
-	atomic_store(&p->queued, p->len);
-	pthread_mutex_unlock(&p->lock);
+	keel__taskq_push(&p->q, &t, 1);
 	wake_one(p, w);
 }
 
 static struct keel_task *pool_pop(void *s, struct keel_worker *w)
 {
 	struct pool *p = s;
-	struct keel_task *t = NULL;
-	size_t left = 0;
+	struct keel_task *t;
+	size_t left;
 
-	if (!atomic_load_explicit(&p->queued, memory_order_relaxed))
+	if (!keel__taskq_pop(&p->q, &t, 1, &left))
 		return NULL;
-	pthread_mutex_lock(&p->lock);
-	if (p->len) {
-		t = p->ring[p->head];
-		p->head = (p->head + 1) & (p->cap - 1);
-		left = --p->len;
-		atomic_store(&p->queued, left);
-	}
-	pthread_mutex_unlock(&p->lock);
 	if (left)
 		wake_one(p, w); /* more than we take: bring a helper */
 	return t;
@@ -104,7 +77,7 @@ static bool pool_has_work(void *s, struct keel_worker *w)
 	struct pool *p = s;
 
 	atomic_store(&p->notified[keel_worker_index(w)], false);
-	return atomic_load(&p->queued) != 0;
+	return !keel__taskq_empty(&p->q);
 }
 
 static void *pool_thread(void *arg)
@@ -121,8 +94,7 @@ static void pool_destroy(void *s)
 		keel_worker_stop(p->w[i]);
 		pthread_join(p->th[i], NULL);
 	}
-	pthread_mutex_destroy(&p->lock);
-	free(p->ring);
+	keel__taskq_fini(&p->q);
 	free(p);
 }
 
@@ -141,13 +113,10 @@ static int pool_create(struct keel_runtime *rt, unsigned workers, void **out)
 	if (!p)
 		return -ENOMEM;
 	p->rt = rt;
-	p->cap = 256;
-	p->ring = malloc(p->cap * sizeof(*p->ring));
-	if (!p->ring) {
+	if (keel__taskq_init(&p->q) < 0) {
 		free(p);
 		return -ENOMEM;
 	}
-	pthread_mutex_init(&p->lock, NULL);
 	for (unsigned i = 0; i < workers; i++) {
 		rc = keel_worker_create(rt, i, &p->w[i]);
 		if (rc < 0)
