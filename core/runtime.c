@@ -227,6 +227,16 @@ void keel_runtime_destroy(struct keel_runtime *rt)
 	free(rt);
 }
 
+const struct keel_sched_ops *keel_runtime_sched_ops(const struct keel_runtime *rt)
+{
+	return rt->sched;
+}
+
+void *keel_runtime_sched(const struct keel_runtime *rt)
+{
+	return rt->sched_impl;
+}
+
 const struct keel_config *keel_runtime_config(const struct keel_runtime *rt)
 {
 	return &rt->cfg;

@@ -276,22 +276,23 @@ void keel_waker_register(struct keel_waker *slot, struct keel_cx *cx)
 
 /* ------------------------------------------------------------- lifecycle */
 
-int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
-		     keel_drop_fn *drop, const void *frame, size_t size,
-		     struct keel_join **join, bool root)
+/* Build a task for worker \p owner from the cache of \p from (the calling
+ * thread's worker), not yet on any list or queue. */
+static struct keel_task *task_new(struct keel_worker *from,
+				  struct keel_worker *owner, keel_poll_fn *poll,
+				  keel_drop_fn *drop, const void *frame,
+				  size_t size, bool joined, bool root)
 {
 	struct keel_task *t;
 	uint8_t cls;
 
-	if (!poll || (size && !frame))
-		return -EINVAL;
-	t = keel__cache_alloc(&w->cache, sizeof(*t) + size, &cls);
+	t = keel__cache_alloc(&from->cache, sizeof(*t) + size, &cls);
 	if (!t)
-		return -ENOMEM;
-	t->worker = w;
+		return NULL;
+	t->worker = owner;
 	t->poll = poll;
 	t->drop = drop;
-	t->shared = w->shared;
+	t->shared = owner->shared;
 	t->root = root;
 	t->cls = cls;
 	t->foreign_join = false;
@@ -304,29 +305,80 @@ int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
 	keel_list_init(&t->readies);
 	if (size)
 		memcpy(t->frame, frame, size);
-	w->live_tasks++;
-	w->stats.spawns++;
-	if (join)
-		*join = (struct keel_join *)t;
 	if (t->shared) {
 		t->refs = 0;
 		t->state = 0;
-		atomic_init(&t->arefs, join ? 2 : 1);
+		atomic_init(&t->arefs, joined ? 2 : 1);
 		atomic_init(&t->astate, KEEL__S_SCHEDULED);
+	} else {
+		t->refs = joined ? 2 : 1;
+		t->state = joined ? KEEL__T_JOINED : 0;
+		atomic_init(&t->arefs, 0);
+		atomic_init(&t->astate, 0);
+	}
+	return t;
+}
+
+/* Make a new task of \p w's known to it and runnable, on w's thread. */
+static void task_start(struct keel_worker *w, struct keel_task *t)
+{
+	w->live_tasks++;
+	w->stats.spawns++;
+	if (t->shared) {
 		keel__spin_lock(&w->lock);
 		keel_list_push_back(&w->tasks, &t->all);
 		keel__spin_unlock(&w->lock);
 		w->rt->sched->push(w->rt->sched_impl, local_worker(t), t,
 				   KEEL_PUSH_SPAWN);
 	} else {
-		t->refs = join ? 2 : 1;
-		t->state = join ? KEEL__T_JOINED : 0;
-		atomic_init(&t->arefs, 0);
-		atomic_init(&t->astate, 0);
 		keel_list_push_back(&w->tasks, &t->all);
 		keel__worker_schedule(w, t);
 	}
+}
+
+int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
+		     keel_drop_fn *drop, const void *frame, size_t size,
+		     struct keel_join **join, bool root)
+{
+	struct keel_task *t;
+
+	if (!poll || (size && !frame))
+		return -EINVAL;
+	t = task_new(w, w, poll, drop, frame, size, join != NULL, root);
+	if (!t)
+		return -ENOMEM;
+	if (join)
+		*join = (struct keel_join *)t;
+	task_start(w, t);
 	return 0;
+}
+
+int keel_task_create(struct keel_worker *from, struct keel_worker *to,
+		     keel_poll_fn *poll, keel_drop_fn *drop, const void *frame,
+		     size_t size, struct keel_join **join, struct keel_task **out)
+{
+	struct keel_task *t;
+
+	if (!from || !to || !out || !poll || (size && !frame) ||
+	    from->rt != to->rt || to->shared)
+		return -EINVAL;
+	t = task_new(from, to, poll, drop, frame, size, join != NULL, false);
+	if (!t)
+		return -ENOMEM;
+	if (join)
+		*join = (struct keel_join *)t;
+	*out = t;
+	return 0;
+}
+
+void keel_task_adopt(struct keel_worker *to, struct keel_task *t)
+{
+	task_start(to, t);
+}
+
+void keel_task_discard(struct keel_worker *from, struct keel_task *t)
+{
+	keel__cache_free(&from->cache, t, t->cls);
 }
 
 int keel_spawn(struct keel_cx *cx, keel_poll_fn *poll, keel_drop_fn *drop,

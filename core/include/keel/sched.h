@@ -115,6 +115,30 @@ unsigned keel_runtime_idle(const struct keel_runtime *rt);
 struct keel_worker *keel_runtime_worker(const struct keel_runtime *rt,
 					unsigned i);
 
+/**
+ * For affine schedulers that hand new tasks to other workers themselves
+ * (sched/shard): build a task on the calling thread's worker \p from (its
+ * cache) that will belong to worker \p to, without making it runnable.
+ * Publish the pointer to \p to's thread (release/acquire), which calls
+ * keel_task_adopt. The frame is copied now; \p join as in keel_spawn.
+ * \return 0, -EINVAL (bad argument, or a migrating runtime), -ENOMEM.
+ */
+int keel_task_create(struct keel_worker *from, struct keel_worker *to,
+		     keel_poll_fn *poll, keel_drop_fn *drop, const void *frame,
+		     size_t size, struct keel_join **join,
+		     struct keel_task **out);
+
+/** On \p to's thread (or at teardown): make a created task runnable. */
+void keel_task_adopt(struct keel_worker *to, struct keel_task *t);
+
+/** On \p from's thread: free a created task that was never published (its
+ *  drop does not run: the caller still owns what the frame refers to). */
+void keel_task_discard(struct keel_worker *from, struct keel_task *t);
+
+/** The ops and the instance of \p rt's scheduler. */
+const struct keel_sched_ops *keel_runtime_sched_ops(const struct keel_runtime *rt);
+void *keel_runtime_sched(const struct keel_runtime *rt);
+
 /** Put a scheduler's ops table in the program's list of linked ones. */
 #define KEEL_SCHED_EXPORT(ops)                                                 \
 	__attribute__((used, section("keel_scheds"))) const struct             \
