@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# All of keel's tests: the suite with -Werror, again under ASan+UBSan,
-# valgrind-clean teardown of the servers, and a program outside the tree
-# built against keel through pkg-config and as a meson subproject.
+# All of keel's tests: the suite with -Werror, again under ASan+UBSan and
+# under TSan (every behavioural test once per scheduler in each), valgrind-
+# clean teardown of the servers, and a program outside the tree built
+# against keel through pkg-config and as a meson subproject.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,11 @@ run_suite() { # DIR MESON-OPTIONS...
 run_suite build-ci -Dwerror=true
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	run_suite build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+
+# Criterion cannot start under TSan here; tests/tsan/criterion/criterion.h
+# runs the same test sources instead (chosen by meson for this build).
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	run_suite build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false
 
 scripts/check-outside.sh
 echo "=== all tests passed"

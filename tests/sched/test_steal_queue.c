@@ -17,14 +17,14 @@
 
 static struct keel__lqueue q;
 static atomic_uchar seen[ITEMS + 1];
-static atomic_int dup, taken, owner_done;
+static atomic_int duplicates, taken, owner_done;
 
 static void take(struct keel_task *t)
 {
 	uintptr_t i = (uintptr_t)t;
 
 	if (i == 0 || i > ITEMS || atomic_fetch_add(&seen[i], 1) != 0)
-		atomic_fetch_add(&dup, 1);
+		atomic_fetch_add(&duplicates, 1);
 	atomic_fetch_add(&taken, 1);
 }
 
@@ -76,11 +76,15 @@ Test(steal_queue, concurrent_push_pop_steal_loses_nothing, .timeout = 60)
 		take(t);
 	for (int i = 0; i < THIEVES; i++)
 		pthread_join(th[i], NULL);
-	cr_assert_eq(atomic_load(&dup), 0, "an item came out twice (or was bogus)");
-	cr_assert_eq(atomic_load(&taken), ITEMS, "taken %d of %d", atomic_load(&taken), ITEMS);
-	for (int i = 1; i <= ITEMS; i++)
-		cr_assert_eq(atomic_load(&seen[i]), 1, "item %d seen %d times", i,
-			     atomic_load(&seen[i]));
+	int dups = atomic_load(&duplicates), n = atomic_load(&taken);
+
+	cr_assert_eq(dups, 0, "an item came out twice (or was bogus)");
+	cr_assert_eq(n, ITEMS, "taken %d of %d", n, ITEMS);
+	for (int i = 1; i <= ITEMS; i++) {
+		int times = atomic_load(&seen[i]);
+
+		cr_assert_eq(times, 1, "item %d seen %d times", i, times);
+	}
 }
 
 Test(steal_queue, full_and_half)

@@ -166,7 +166,7 @@ Test(driver, unpark_before_park_and_again)
 }
 
 /* keel_runtime_shutdown from another thread ends a worker parked with no
- * timer at all. */
+ * timer at all (every worker, on a scheduler with several). */
 struct park_frame {
 	struct keel_co co;
 	intptr_t r;
@@ -194,12 +194,13 @@ static void *shutdown_main(void *arg)
 
 Test(driver, shutdown_unparks_the_worker, .timeout = 30)
 {
+	struct keel_config cfg = kt_config();
 	struct keel_runtime *rt;
 	struct park_frame fr = { 0 };
 	pthread_t th;
 	int before = kt_open_fds();
 
-	cr_assert_eq(keel_runtime_create(NULL, &rt), 0);
+	cr_assert_eq(keel_runtime_create(&cfg, &rt), 0);
 	cr_assert_eq(pthread_create(&th, NULL, shutdown_main, rt), 0);
 	cr_assert_eq(keel_runtime_block_on(rt, park_forever, NULL, &fr,
 					   sizeof(fr)), -EINTR);

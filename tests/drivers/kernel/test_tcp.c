@@ -334,7 +334,7 @@ static intptr_t acceptor_poll(void *frame, struct keel_cx *cx)
 struct leak_frame {
 	struct keel_co co;
 	intptr_t r;
-	struct keel_tcp l, c;
+	struct keel_tcp *l, *c; /* outlive the root: the acceptor uses l */
 	struct keel_addr la;
 };
 
@@ -345,25 +345,27 @@ static intptr_t leak_body(void *frame, struct keel_cx *cx)
 	struct leak_frame *f = frame;
 	struct keel_addr any = kt_addr("127.0.0.1", 0);
 
-	cr_assert_eq(keel_tcp_listen(cx, &f->l, &any, 0), 0);
-	cr_assert_eq(keel_tcp_local_addr(&f->l, &f->la), 0);
+	cr_assert_eq(keel_tcp_listen(cx, f->l, &any, 0), 0);
+	cr_assert_eq(keel_tcp_local_addr(f->l, &f->la), 0);
 	cr_assert_eq(KEEL_SPAWN(cx, acceptor_poll, NULL, NULL,
-				struct acceptor, .l = &f->l),
+				struct acceptor, .l = f->l),
 		     0);
-	f->r = keel_tcp_connect(cx, &f->c, &f->la);
+	f->r = keel_tcp_connect(cx, f->c, &f->la);
 	cr_assert(f->r == 0 || f->r == KEEL_PENDING);
 	return 0;
 }
 
 Test(tcp, leaked_sockets_are_freed_at_destroy, .timeout = 60)
 {
+	struct keel_config cfg = kt_config();
 	int before = kt_open_fds();
 
 	for (int i = 0; i < 3; i++) {
 		struct keel_runtime *rt;
-		struct leak_frame fr = { 0 };
+		struct keel_tcp l = { 0 }, c = { 0 };
+		struct leak_frame fr = { .l = &l, .c = &c };
 
-		cr_assert_eq(keel_runtime_create(NULL, &rt), 0);
+		cr_assert_eq(keel_runtime_create(&cfg, &rt), 0);
 		cr_assert_eq(keel_runtime_block_on(rt, leak_body, NULL, &fr,
 						   sizeof(fr)), 0);
 		keel_runtime_destroy(rt);

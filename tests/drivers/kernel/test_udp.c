@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <net/if.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -674,16 +675,26 @@ struct waiter {
 	struct keel_co co;
 	intptr_t r;
 	struct keel_udp *s;
+	atomic_bool *blocked; /* set once a receive returned pending */
 	char buf[8];
 };
+
+static intptr_t note_pending(atomic_bool *flag, intptr_t r)
+{
+	if (flag && r == KEEL_PENDING)
+		atomic_store(flag, true);
+	return r;
+}
 
 static intptr_t waiter_poll(void *frame, struct keel_cx *cx)
 {
 	struct waiter *f = frame;
 
 	KEEL_BEGIN(f);
-	KEEL_AWAIT(f, f->r, keel_udp_recv_from(cx, f->s, f->buf,
-					       sizeof(f->buf), NULL));
+	KEEL_AWAIT(f, f->r,
+		   note_pending(f->blocked,
+				keel_udp_recv_from(cx, f->s, f->buf,
+						   sizeof(f->buf), NULL)));
 	KEEL_RETURN(f, f->r);
 	KEEL_END(f);
 }
@@ -695,6 +706,8 @@ struct cancel_frame {
 	struct keel_udp a, b;
 	struct keel_addr ba;
 	struct keel_join *join;
+	atomic_bool blocked;
+	unsigned rounds;
 	char buf[8];
 };
 
@@ -708,11 +721,15 @@ KEEL_TEST(udp, cancelled_waiter_releases_socket, struct cancel_frame)
 	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
 	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
 	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
+	atomic_init(&f->blocked, false);
 	cr_assert_eq(KEEL_SPAWN(cx, waiter_poll, NULL, &f->join, struct waiter,
-				.s = &f->b),
+				.s = &f->b, .blocked = &f->blocked),
 		     0);
-	/* Let it run and block in recv_from. */
-	KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->t, 5 * KEEL_MS));
+	/* Let it run (on whichever worker) and block in recv_from. */
+	for (f->rounds = 0; !atomic_load(&f->blocked) && f->rounds < 5000;
+	     f->rounds++)
+		KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->t, KEEL_MS));
+	cr_assert(atomic_load(&f->blocked), "the waiter blocked in recv_from");
 	cr_assert_not(keel_join_is_finished(f->join));
 	keel_join_cancel(f->join);
 	KT_AWAIT(f, keel_join_poll(cx, f->join));
@@ -726,12 +743,438 @@ KEEL_TEST(udp, cancelled_waiter_releases_socket, struct cancel_frame)
 	KEEL_END(f);
 }
 
+/* ------------------------------------------------------------ cross-worker */
+
+/*
+ * Handles used by tasks other than the one that opened them. On a
+ * migrating scheduler (KEEL_SCHED=pool KEEL_WORKERS=2) these tasks spread
+ * over the workers, so sockets and event sources are waited on, and
+ * closed, on other workers than their owner's; on an affine one they take
+ * turns on one worker. Spawned tasks report through their result (an
+ * assertion is the test's thread's business), the root checks exact
+ * counts.
+ */
+
+#define XW_TASKS  4
+#define XW_ROUNDS 200
+#define XW_TOTAL  (XW_TASKS * XW_ROUNDS)
+#define XW_WINDOW XW_TASKS /* client messages in flight */
+
+/* Two turns go round the tasks, each an event source per task: the read
+ * turn (receive the next message) and the write turn (send the next
+ * reply). Task j passes the read turn on as soon as it has its message, so
+ * task j+1 receives while task j replies: one task reads and one writes
+ * the socket at a time, and the replies keep their order. */
+struct xw_shared {
+	struct keel_udp srv;		   /* bound by the root */
+	struct keel_event rturn[XW_TASKS]; /* opened by the root */
+	struct keel_event wturn[XW_TASKS];
+	atomic_uint received, replied;
+};
+
+struct xw_task {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct xw_shared *sh;
+	unsigned me, round, k, n;
+	struct keel_addr peer;
+	char buf[32], want[32];
+};
+
+static intptr_t xw_task_poll(void *frame, struct keel_cx *cx)
+{
+	struct xw_task *f = frame;
+
+	KEEL_BEGIN(f);
+	for (f->round = 0; f->round < XW_ROUNDS; f->round++) {
+		f->k = f->round * XW_TASKS + f->me;
+		KT_AWAIT(f, keel_event_poll(cx, &f->sh->rturn[f->me]));
+		if (f->r != 1) /* one set per turn */
+			KEEL_RETURN(f, f->r < 0 ? f->r : -EPROTO);
+		KT_AWAIT(f, keel_udp_recv_from(cx, &f->sh->srv, f->buf,
+					       sizeof(f->buf), &f->peer));
+		if (f->r < 0)
+			KEEL_RETURN(f, f->r);
+		f->n = (unsigned)f->r;
+		snprintf(f->want, sizeof(f->want), "m%u", f->k);
+		if (f->n != strlen(f->want) || memcmp(f->buf, f->want, f->n))
+			KEEL_RETURN(f, -EBADMSG);
+		atomic_fetch_add(&f->sh->received, 1);
+		if (f->k + 1 < XW_TOTAL &&
+		    keel_event_set(&f->sh->rturn[(f->me + 1) % XW_TASKS]) != 0)
+			KEEL_RETURN(f, -EIO);
+
+		KT_AWAIT(f, keel_event_poll(cx, &f->sh->wturn[f->me]));
+		if (f->r != 1)
+			KEEL_RETURN(f, f->r < 0 ? f->r : -EPROTO);
+		KT_AWAIT(f, keel_udp_send_to(cx, &f->sh->srv, f->buf, f->n,
+					     &f->peer));
+		if (f->r != (intptr_t)f->n)
+			KEEL_RETURN(f, f->r < 0 ? f->r : -EIO);
+		atomic_fetch_add(&f->sh->replied, 1);
+		if (f->k + 1 < XW_TOTAL &&
+		    keel_event_set(&f->sh->wturn[(f->me + 1) % XW_TASKS]) != 0)
+			KEEL_RETURN(f, -EIO);
+	}
+	KEEL_RETURN(f, f->round);
+	KEEL_END(f);
+}
+
+struct xw_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct xw_shared sh;
+	struct keel_udp cli;
+	struct keel_addr sa;
+	struct keel_join *join[XW_TASKS];
+	unsigned sent, got, i, n;
+	struct keel_driver_stats before;
+	char buf[32], want[32];
+};
+
+/* The root binds a socket and opens the turns; XW_TASKS tasks take turns
+ * receiving on the socket and sending from it. Every message is answered
+ * once, in order, and every counter is exact. */
+KEEL_TEST(udp, tasks_take_turns_on_one_socket, struct xw_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->sh.srv, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->cli, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->sh.srv, &f->sa), 0);
+	for (unsigned i = 0; i < XW_TASKS; i++) {
+		cr_assert_eq(keel_event_open(cx, &f->sh.rturn[i]), 0);
+		cr_assert_eq(keel_event_open(cx, &f->sh.wturn[i]), 0);
+	}
+	atomic_init(&f->sh.received, 0);
+	atomic_init(&f->sh.replied, 0);
+	f->before = kt_stats(cx);
+	for (unsigned i = 0; i < XW_TASKS; i++)
+		cr_assert_eq(KEEL_SPAWN(cx, xw_task_poll, NULL, &f->join[i],
+					struct xw_task, .sh = &f->sh, .me = i),
+			     0);
+	cr_assert_eq(keel_event_set(&f->sh.rturn[0]), 0);
+	cr_assert_eq(keel_event_set(&f->sh.wturn[0]), 0);
+	while (f->got < XW_TOTAL) {
+		while (f->sent < XW_TOTAL && f->sent - f->got < XW_WINDOW) {
+			snprintf(f->want, sizeof(f->want), "m%u", f->sent);
+			f->n = (unsigned)strlen(f->want);
+			KT_AWAIT(f, keel_udp_send_to(cx, &f->cli, f->want, f->n,
+						     &f->sa));
+			cr_assert_eq(f->r, (intptr_t)f->n);
+			f->sent++;
+		}
+		snprintf(f->want, sizeof(f->want), "m%u", f->got);
+		f->n = (unsigned)strlen(f->want);
+		KT_AWAIT(f, keel_udp_recv_from(cx, &f->cli, f->buf,
+					       sizeof(f->buf), NULL));
+		cr_assert_eq(f->r, (intptr_t)f->n, "reply %u: %ld (%s)", f->got,
+			     (long)f->r, keel_strerror(f->r));
+		cr_assert_arr_eq(f->buf, f->want, f->n, "replies in order");
+		f->got++;
+	}
+	for (f->i = 0; f->i < XW_TASKS; f->i++) {
+		KT_AWAIT(f, keel_join_poll(cx, f->join[f->i]));
+		cr_assert_eq(f->r, XW_ROUNDS, "task %u: %ld (%s)", f->i,
+			     (long)f->r, keel_strerror(f->r));
+	}
+	cr_assert_eq(atomic_load(&f->sh.received), XW_TOTAL);
+	cr_assert_eq(atomic_load(&f->sh.replied), XW_TOTAL);
+	/* Both sockets received and sent each message once, whichever
+	 * worker did it. */
+	cr_assert_eq(kt_stats(cx).rx_packets - f->before.rx_packets,
+		     2 * XW_TOTAL);
+	cr_assert_eq(kt_stats(cx).tx_packets - f->before.tx_packets,
+		     2 * XW_TOTAL);
+	for (unsigned i = 0; i < XW_TASKS; i++) {
+		cr_assert_eq(keel_event_close(&f->sh.rturn[i]), 0);
+		cr_assert_eq(keel_event_close(&f->sh.wturn[i]), 0);
+	}
+	cr_assert_eq(keel_udp_close(&f->cli), 0);
+	cr_assert_eq(keel_udp_close(&f->sh.srv), 0);
+	KEEL_END(f);
+}
+
+/* Zero-copy with the two halves in two tasks: one lends received packets
+ * and queues them, the other sends them back (send_lent) and so returns
+ * their buffers to the pool the first one lends from, concurrently. */
+#define ZC_MSGS	  2000u
+#define ZC_WINDOW 16u /* client messages in flight: < LEND_BUFS */
+#define ZC_RING	  64u
+#define ZC_BURST  4u
+
+struct zc_shared {
+	struct keel_udp srv;
+	struct keel_event queued; /* the lender set it after queueing */
+	struct keel_pkt ring[ZC_RING];
+	atomic_uint head, tail;	  /* sender's, lender's */
+};
+
+struct zc_lender {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct zc_shared *sh;
+	unsigned lent;
+	struct keel_pkt pkts[ZC_BURST];
+};
+
+static intptr_t zc_lender_poll(void *frame, struct keel_cx *cx)
+{
+	struct zc_lender *f = frame;
+	unsigned tail;
+
+	KEEL_BEGIN(f);
+	while (f->lent < ZC_MSGS) {
+		KT_AWAIT(f, keel_udp_recv_lend(cx, &f->sh->srv, f->pkts,
+					       ZC_BURST));
+		if (f->r <= 0)
+			KEEL_RETURN(f, f->r < 0 ? f->r : -EIO);
+		tail = atomic_load_explicit(&f->sh->tail, memory_order_relaxed);
+		if (tail + (unsigned)f->r -
+			    atomic_load_explicit(&f->sh->head,
+						 memory_order_acquire) > ZC_RING)
+			KEEL_RETURN(f, -ENOSPC); /* the window forbids it */
+		for (intptr_t i = 0; i < f->r; i++)
+			f->sh->ring[(tail + (unsigned)i) % ZC_RING] = f->pkts[i];
+		atomic_store_explicit(&f->sh->tail, tail + (unsigned)f->r,
+				      memory_order_release);
+		f->lent += (unsigned)f->r;
+		if (keel_event_set(&f->sh->queued) != 0)
+			KEEL_RETURN(f, -EIO);
+	}
+	KEEL_RETURN(f, f->lent);
+	KEEL_END(f);
+}
+
+struct zc_sender {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct zc_shared *sh;
+	unsigned sent, n, done, rounds;
+	struct keel_pkt pkts[ZC_RING];
+};
+
+static intptr_t zc_sender_poll(void *frame, struct keel_cx *cx)
+{
+	struct zc_sender *f = frame;
+	unsigned head, tail;
+
+	KEEL_BEGIN(f);
+	while (f->sent < ZC_MSGS) {
+		head = atomic_load_explicit(&f->sh->head, memory_order_relaxed);
+		tail = atomic_load_explicit(&f->sh->tail, memory_order_acquire);
+		if (head == tail) {
+			KT_AWAIT(f, keel_event_poll(cx, &f->sh->queued));
+			if (f->r <= 0)
+				KEEL_RETURN(f, f->r < 0 ? f->r : -EIO);
+			continue;
+		}
+		for (f->n = 0; head != tail; head++, f->n++)
+			f->pkts[f->n] = f->sh->ring[head % ZC_RING];
+		atomic_store_explicit(&f->sh->head, head, memory_order_release);
+		/* Back in place, to whoever sent it; send_lent may take a
+		 * part only, the rest stays ours. */
+		for (f->done = 0, f->rounds = 0; f->done < f->n; f->rounds++) {
+			if (f->rounds == 100)
+				KEEL_RETURN(f, -EIO);
+			KT_AWAIT(f, keel_udp_send_lent(cx, &f->sh->srv,
+						       f->pkts + f->done,
+						       f->n - f->done));
+			if (f->r <= 0)
+				KEEL_RETURN(f, f->r < 0 ? f->r : -EIO);
+			f->done += (unsigned)f->r;
+		}
+		f->sent += f->n;
+	}
+	KEEL_RETURN(f, f->sent);
+	KEEL_END(f);
+}
+
+struct zc_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct zc_shared sh;
+	struct keel_udp cli;
+	struct keel_addr sa;
+	struct keel_join *lender, *sender;
+	unsigned sent, got, v;
+	struct keel_driver_stats before;
+	char buf[32], msg[32];
+	unsigned char seen[ZC_MSGS];
+	struct keel_pkt all[LEND_BUFS];
+};
+
+KEEL_TEST(udp, lend_and_send_lent_in_two_tasks, struct zc_frame)
+{
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_udp_bind(cx, &f->sh.srv, &any, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->cli, &any, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->sh.srv, &f->sa), 0);
+	cr_assert_eq(keel_event_open(cx, &f->sh.queued), 0);
+	atomic_init(&f->sh.head, 0);
+	atomic_init(&f->sh.tail, 0);
+	f->before = kt_stats(cx);
+	cr_assert_eq(KEEL_SPAWN(cx, zc_lender_poll, NULL, &f->lender,
+				struct zc_lender, .sh = &f->sh),
+		     0);
+	cr_assert_eq(KEEL_SPAWN(cx, zc_sender_poll, NULL, &f->sender,
+				struct zc_sender, .sh = &f->sh),
+		     0);
+	while (f->got < ZC_MSGS) {
+		while (f->sent < ZC_MSGS && f->sent - f->got < ZC_WINDOW) {
+			snprintf(f->msg, sizeof(f->msg), "z%u", f->sent);
+			KT_AWAIT(f, keel_udp_send_to(cx, &f->cli, f->msg,
+						     strlen(f->msg), &f->sa));
+			cr_assert_eq(f->r, (intptr_t)strlen(f->msg));
+			f->sent++;
+		}
+		KT_AWAIT(f, keel_udp_recv_from(cx, &f->cli, f->buf,
+					       sizeof(f->buf) - 1, NULL));
+		cr_assert_gt(f->r, 1, "echo %u: %ld (%s)", f->got, (long)f->r,
+			     keel_strerror(f->r));
+		f->buf[f->r] = '\0';
+		cr_assert_eq(sscanf(f->buf, "z%u", &f->v), 1, "echo '%s'",
+			     f->buf);
+		cr_assert_lt(f->v, f->sent, "an echo of something sent");
+		cr_assert_not(f->seen[f->v], "echo %u came twice", f->v);
+		f->seen[f->v] = 1;
+		f->got++;
+	}
+	KT_AWAIT(f, keel_join_poll(cx, f->lender));
+	cr_assert_eq(f->r, (intptr_t)ZC_MSGS, "lender: %ld (%s)", (long)f->r,
+		     keel_strerror(f->r));
+	KT_AWAIT(f, keel_join_poll(cx, f->sender));
+	cr_assert_eq(f->r, (intptr_t)ZC_MSGS, "sender: %ld (%s)", (long)f->r,
+		     keel_strerror(f->r));
+	cr_assert_eq(kt_stats(cx).rx_packets - f->before.rx_packets,
+		     2 * ZC_MSGS);
+	cr_assert_eq(kt_stats(cx).tx_packets - f->before.tx_packets,
+		     2 * ZC_MSGS);
+	/* Every buffer came back: the pool lends LEND_BUFS at once again. */
+	for (f->v = 0; f->v < LEND_BUFS; f->v++) {
+		KT_AWAIT(f, keel_udp_send_to(cx, &f->cli, "x", 1, &f->sa));
+		cr_assert_eq(f->r, 1);
+	}
+	for (f->got = 0, f->v = 0; f->got < LEND_BUFS && f->v < LEND_BUFS;
+	     f->v++) {
+		KT_AWAIT(f, keel_udp_recv_lend(cx, &f->sh.srv, f->all + f->got,
+					       LEND_BUFS - f->got));
+		cr_assert_gt(f->r, 0, "recv_lend: %s", keel_strerror(f->r));
+		f->got += (unsigned)f->r;
+	}
+	cr_assert_eq(f->got, LEND_BUFS);
+	cr_assert_eq(keel_udp_release(&f->sh.srv, f->all, LEND_BUFS), 0);
+	cr_assert_eq(keel_event_close(&f->sh.queued), 0);
+	cr_assert_eq(keel_udp_close(&f->cli), 0);
+	cr_assert_eq(keel_udp_close(&f->sh.srv), 0);
+	KEEL_END(f);
+}
+
+/* Many tasks at once, each opening a socket pair, bouncing datagrams over
+ * it and closing it: on a migrating scheduler a socket is often used, and
+ * closed, on another worker than the one that opened it (whose epoll set
+ * may be reporting its last edges meanwhile). */
+#define OC_TASKS  8
+#define OC_ROUNDS 25
+#define OC_PINGS  4
+
+struct oc_task {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	atomic_uint *pings;
+	unsigned round, ping;
+	struct keel_udp a, b;
+	struct keel_addr aa, ba;
+	char buf[8];
+};
+
+static intptr_t oc_task_poll(void *frame, struct keel_cx *cx)
+{
+	struct oc_task *f = frame;
+	struct keel_addr any = kt_addr("127.0.0.1", 0);
+
+	KEEL_BEGIN(f);
+	for (f->round = 0; f->round < OC_ROUNDS; f->round++) {
+		if (keel_udp_bind(cx, &f->a, &any, NULL) != 0 ||
+		    keel_udp_bind(cx, &f->b, &any, NULL) != 0 ||
+		    keel_udp_local_addr(&f->a, &f->aa) != 0 ||
+		    keel_udp_local_addr(&f->b, &f->ba) != 0)
+			KEEL_RETURN(f, -EIO);
+		for (f->ping = 0; f->ping < OC_PINGS; f->ping++) {
+			KEEL_YIELD(f, cx); /* maybe to another worker */
+			KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "p", 1, &f->ba));
+			if (f->r != 1)
+				KEEL_RETURN(f, f->r < 0 ? f->r : -EIO);
+			KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->buf,
+						       sizeof(f->buf), NULL));
+			if (f->r != 1)
+				KEEL_RETURN(f, f->r < 0 ? f->r : -EIO);
+			KT_AWAIT(f, keel_udp_send_to(cx, &f->b, "q", 1, &f->aa));
+			if (f->r != 1)
+				KEEL_RETURN(f, f->r < 0 ? f->r : -EIO);
+			KT_AWAIT(f, keel_udp_recv_from(cx, &f->a, f->buf,
+						       sizeof(f->buf), NULL));
+			if (f->r != 1 || f->buf[0] != 'q')
+				KEEL_RETURN(f, f->r < 0 ? f->r : -EBADMSG);
+			atomic_fetch_add(f->pings, 1);
+		}
+		KEEL_YIELD(f, cx);
+		if (keel_udp_close(&f->a) != 0 || keel_udp_close(&f->b) != 0)
+			KEEL_RETURN(f, -EIO);
+	}
+	KEEL_RETURN(f, f->round);
+	KEEL_END(f);
+}
+
+struct oc_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r;
+	struct keel_join *join[OC_TASKS];
+	atomic_uint pings;
+	unsigned i;
+	int fds;
+	struct keel_driver_stats before;
+};
+
+KEEL_TEST(udp, sockets_opened_used_closed_by_many_tasks, struct oc_frame)
+{
+	KEEL_BEGIN(f);
+	atomic_init(&f->pings, 0);
+	f->fds = kt_open_fds();
+	f->before = kt_stats(cx);
+	for (unsigned i = 0; i < OC_TASKS; i++)
+		cr_assert_eq(KEEL_SPAWN(cx, oc_task_poll, NULL, &f->join[i],
+					struct oc_task, .pings = &f->pings),
+			     0);
+	for (f->i = 0; f->i < OC_TASKS; f->i++) {
+		KT_AWAIT(f, keel_join_poll(cx, f->join[f->i]));
+		cr_assert_eq(f->r, OC_ROUNDS, "task %u: %ld (%s)", f->i,
+			     (long)f->r, keel_strerror(f->r));
+	}
+	cr_assert_eq(atomic_load(&f->pings), OC_TASKS * OC_ROUNDS * OC_PINGS);
+	cr_assert_eq(kt_stats(cx).rx_packets - f->before.rx_packets,
+		     2 * OC_TASKS * OC_ROUNDS * OC_PINGS);
+	cr_assert_eq(kt_stats(cx).tx_packets - f->before.tx_packets,
+		     2 * OC_TASKS * OC_ROUNDS * OC_PINGS);
+	cr_assert_eq(kt_open_fds(), f->fds, "every socket closed");
+	KEEL_END(f);
+}
+
 /* ----------------------------------------------------------------- leaks */
 
 struct leak_frame {
 	struct keel_co co;
-	struct keel_udp a;
-	struct keel_join *join;
+	struct keel_udp *a; /* outlives the root: the waiter uses it after */
 };
 
 static intptr_t leak_body(void *frame, struct keel_cx *cx)
@@ -742,23 +1185,25 @@ static intptr_t leak_body(void *frame, struct keel_cx *cx)
 
 	/* A socket never closed, with a task waiting on it forever, and a
 	 * lend pool allocated: all the runtime's to free. */
-	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
-	cr_assert_eq(keel_udp_recv_lend(cx, &f->a, &p, 1), KEEL_PENDING);
+	cr_assert_eq(keel_udp_bind(cx, f->a, &any, NULL), 0);
+	cr_assert_eq(keel_udp_recv_lend(cx, f->a, &p, 1), KEEL_PENDING);
 	cr_assert_eq(KEEL_SPAWN(cx, waiter_poll, NULL, NULL, struct waiter,
-				.s = &f->a),
+				.s = f->a),
 		     0);
 	return 0;
 }
 
 Test(udp, leaked_sockets_are_freed_at_destroy, .timeout = 60)
 {
+	struct keel_config cfg = kt_config();
 	int before = kt_open_fds();
 
 	for (int i = 0; i < 3; i++) {
 		struct keel_runtime *rt;
-		struct leak_frame fr = { 0 };
+		struct keel_udp a = { 0 };
+		struct leak_frame fr = { .a = &a };
 
-		cr_assert_eq(keel_runtime_create(NULL, &rt), 0);
+		cr_assert_eq(keel_runtime_create(&cfg, &rt), 0);
 		cr_assert_eq(keel_runtime_block_on(rt, leak_body, NULL, &fr,
 						   sizeof(fr)), 0);
 		keel_runtime_destroy(rt);

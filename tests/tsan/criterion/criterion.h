@@ -34,6 +34,9 @@ struct keel__crt_opts {
 	int sentinel_;
 };
 
+/* cr_assert(x) with no message expands to an empty format string. */
+#pragma GCC diagnostic ignored "-Wformat-zero-length"
+
 #define KEEL__CRT_MAX 256
 static struct keel__crt_test keel__crt_tests[KEEL__CRT_MAX];
 static int keel__crt_count;
@@ -118,8 +121,7 @@ static inline int keel__crt_run_one(const struct keel__crt_test *t)
 	if (pid == 0) {
 		alarm(t->timeout ? t->timeout : 120);
 		t->fn();
-		fflush(NULL);
-		_exit(0);
+		exit(0); /* not _exit: TSan turns reported races into status 66 */
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return -1;
