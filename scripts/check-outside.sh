@@ -24,6 +24,20 @@ git -C "$root" ls-files -z | (cd "$root" && xargs -0 tar cf -) |
 	(mkdir -p "$tmp/app/subprojects/keel" && tar xf - -C "$tmp/app/subprojects/keel")
 meson setup "$tmp/app/build" "$tmp/app" >/dev/null
 ninja -C "$tmp/app/build" >/dev/null
-"$tmp/app/build/outside" --sched=local | tee "$tmp/out2"
+"$tmp/app/build/outside" | tee "$tmp/out2"
 grep -q '^outside: ok (sched=local driver=kernel)$' "$tmp/out2"
-echo "outside: both ways work"
+
+echo "=== outside: switch the scheduler by editing one line"
+sed -i 's/keel_sched_local/keel_sched_steal/' "$tmp/app/meson.build"
+[ "$(diff "$root/tests/outside/meson.build" "$tmp/app/meson.build" | grep -c '^>')" = 1 ]
+ninja -C "$tmp/app/build" >/dev/null
+"$tmp/app/build/outside" | tee "$tmp/out3"
+grep -q '^outside: ok (sched=steal driver=kernel)$' "$tmp/out3"
+
+echo "=== outside: pkg-config, one module per package"
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags keel-core) \
+	"$root/tests/outside/main.c" -o "$tmp/outside-shard" \
+	$(pkg-config --libs keel-sched-shard keel-drv-kernel keel-core)
+"$tmp/outside-shard" --workers=2 | tee "$tmp/out4"
+grep -q '^outside: ok (sched=shard driver=kernel)$' "$tmp/out4"
+echo "outside: pkg-config, subproject and the one-line switch work"
