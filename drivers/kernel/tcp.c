@@ -34,7 +34,7 @@ static bool would_block(int e)
 static void tcp_free(struct keel__kio *io)
 {
 	keel__kernel_del(io);
-	free(io);
+	keel__kernel_retire(io);
 }
 
 /* Wrap an open fd in a handle registered in \p d; the fd is closed on
@@ -48,26 +48,36 @@ static intptr_t tcp_connect_poll(void *impl, struct keel_cx *cx)
 {
 	struct kernel_tcp *t = tcp_of(impl);
 	struct keel_addr peer;
-	socklen_t len = sizeof(int);
-	int err = 0;
+	socklen_t len;
+	int err;
 
 	if (!t->connecting)
 		return 0;
-	if (getsockopt(t->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return keel__kernel_err(errno);
-	if (err) {
-		t->connecting = false;
-		return -err;
+	for (unsigned tries = 0;; tries++) {
+		uint32_t seq = keel__kernel_seq(&t->io, KEEL__KIO_WR);
+		intptr_t w;
+
+		err = 0;
+		len = sizeof(err);
+		if (getsockopt(t->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			return keel__kernel_err(errno);
+		if (err) {
+			t->connecting = false;
+			return -err;
+		}
+		len = sizeof(peer);
+		if (getpeername(t->io.fd, &peer.sa, &len) == 0) {
+			t->connecting = false;
+			return 0;
+		}
+		if (errno != ENOTCONN)
+			return keel__kernel_err(errno);
+		/* Still in the handshake: its end is an EPOLLOUT or EPOLLERR
+		 * edge. */
+		w = keel__kernel_wait(&t->io, KEEL__KIO_WR, seq, tries, cx);
+		if (w != KEEL__KERNEL_AGAIN)
+			return w;
 	}
-	len = sizeof(peer);
-	if (getpeername(t->io.fd, &peer.sa, &len) == 0) {
-		t->connecting = false;
-		return 0;
-	}
-	if (errno != ENOTCONN)
-		return keel__kernel_err(errno);
-	/* Still in the handshake: its end is an EPOLLOUT or EPOLLERR edge. */
-	return keel__kernel_wait(&t->io, &t->io.wr, cx);
 }
 
 static ssize_t tcp_read(void *impl, struct keel_cx *cx, void *buf, size_t len)
@@ -75,15 +85,22 @@ static ssize_t tcp_read(void *impl, struct keel_cx *cx, void *buf, size_t len)
 	struct kernel_tcp *t = tcp_of(impl);
 	ssize_t n;
 
-	do
-		n = recv(t->io.fd, buf, len, 0);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (would_block(errno))
-			return keel__kernel_wait(&t->io, &t->io.rd, cx);
-		return keel__kernel_err(errno);
+	for (unsigned tries = 0;; tries++) {
+		uint32_t seq = keel__kernel_seq(&t->io, KEEL__KIO_RD);
+		intptr_t w;
+
+		do
+			n = recv(t->io.fd, buf, len, 0);
+		while (n < 0 && errno == EINTR);
+		if (n >= 0)
+			break;
+		if (!would_block(errno))
+			return keel__kernel_err(errno);
+		w = keel__kernel_wait(&t->io, KEEL__KIO_RD, seq, tries, cx);
+		if (w != KEEL__KERNEL_AGAIN)
+			return w;
 	}
-	KEEL__KSTAT_ADD(t->io.drv, rx_bytes, n);
+	KEEL__KSTAT_ADD(keel__kernel_here(&t->io, cx), rx_bytes, n);
 	return n;
 }
 
@@ -93,15 +110,22 @@ static ssize_t tcp_write(void *impl, struct keel_cx *cx, const void *buf,
 	struct kernel_tcp *t = tcp_of(impl);
 	ssize_t n;
 
-	do
-		n = send(t->io.fd, buf, len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (would_block(errno))
-			return keel__kernel_wait(&t->io, &t->io.wr, cx);
-		return keel__kernel_err(errno);
+	for (unsigned tries = 0;; tries++) {
+		uint32_t seq = keel__kernel_seq(&t->io, KEEL__KIO_WR);
+		intptr_t w;
+
+		do
+			n = send(t->io.fd, buf, len, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n >= 0)
+			break;
+		if (!would_block(errno))
+			return keel__kernel_err(errno);
+		w = keel__kernel_wait(&t->io, KEEL__KIO_WR, seq, tries, cx);
+		if (w != KEEL__KERNEL_AGAIN)
+			return w;
 	}
-	KEEL__KSTAT_ADD(t->io.drv, tx_bytes, n);
+	KEEL__KSTAT_ADD(keel__kernel_here(&t->io, cx), tx_bytes, n);
 	return n;
 }
 
@@ -147,6 +171,8 @@ static void tcp_close(void *impl)
 
 /* -------------------------------------------------------------- listeners */
 
+/* The connection goes to the worker that accepts it (on a migrating
+ * runtime, not necessarily the listener's): its epoll set, its counters. */
 static intptr_t tcp_accept(void *impl, struct keel_cx *cx, struct keel_tcp *c,
 			   struct keel_addr *peer)
 {
@@ -157,7 +183,10 @@ static intptr_t tcp_accept(void *impl, struct keel_cx *cx, struct keel_tcp *c,
 
 	/* A connection reset while it waited in the backlog is not the
 	 * listener's failure: take the next one (bounded by the backlog). */
-	for (;;) {
+	for (unsigned tries = 0;;) {
+		uint32_t seq = keel__kernel_seq(&l->io, KEEL__KIO_RD);
+		intptr_t w;
+
 		len = sizeof(tmp);
 		fd = accept4(l->io.fd, &tmp.sa, &len,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -165,15 +194,17 @@ static intptr_t tcp_accept(void *impl, struct keel_cx *cx, struct keel_tcp *c,
 			break;
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
-		if (would_block(errno))
-			return keel__kernel_wait(&l->io, &l->io.rd, cx);
-		return keel__kernel_err(errno);
+		if (!would_block(errno))
+			return keel__kernel_err(errno);
+		w = keel__kernel_wait(&l->io, KEEL__KIO_RD, seq, tries++, cx);
+		if (w != KEEL__KERNEL_AGAIN)
+			return w;
 	}
 	if (peer) {
 		memset(peer, 0, sizeof(*peer));
 		memcpy(peer, &tmp, len < sizeof(tmp) ? len : sizeof(tmp));
 	}
-	return tcp_wrap(l->io.drv, fd, c, false);
+	return tcp_wrap(keel__kernel_here(&l->io, cx), fd, c, false);
 }
 
 const struct keel_tcp_ops keel__kernel_tcp_ops = {

@@ -12,6 +12,13 @@
  * priv[0] (its buffer's index) and priv[1] (its socket), so a packet that
  * is not, or no longer, lent by this socket is refused rather than
  * corrupting the pool.
+ *
+ * One task receives and one sends at a time, but on a migrating runtime
+ * the two may run on two workers at once, and the pool is both sides':
+ * there every access to it is under the handle's lock, and a receive takes
+ * its buffers off the free stack before the syscall and puts back those
+ * it did not fill after (on an affine runtime it only looks at the top of
+ * the stack and takes what it filled).
  */
 #include "kernel_internal.h"
 
@@ -40,11 +47,16 @@ static struct kernel_udp *udp_of(void *impl)
 
 /* -------------------------------------------------------- copied datagrams */
 
+static bool would_block(int e)
+{
+	return e == EAGAIN || e == EWOULDBLOCK;
+}
+
 static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 			     size_t len, struct keel_addr *from)
 {
 	struct kernel_udp *u = udp_of(impl);
-	struct keel__kernel *d = u->io.drv;
+	struct keel__kernel *d;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr mh = {
 		.msg_name = from,
@@ -54,14 +66,22 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 	};
 	ssize_t n;
 
-	do
-		n = recvmsg(u->io.fd, &mh, 0);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return keel__kernel_wait(&u->io, &u->io.rd, cx);
-		return keel__kernel_err(errno);
+	for (unsigned tries = 0;; tries++) {
+		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_RD);
+		intptr_t r;
+
+		do
+			n = recvmsg(u->io.fd, &mh, 0);
+		while (n < 0 && errno == EINTR);
+		if (n >= 0)
+			break;
+		if (!would_block(errno))
+			return keel__kernel_err(errno);
+		r = keel__kernel_wait(&u->io, KEEL__KIO_RD, seq, tries, cx);
+		if (r != KEEL__KERNEL_AGAIN)
+			return r;
 	}
+	d = keel__kernel_here(&u->io, cx);
 	KEEL__KSTAT_ADD(d, rx_packets, 1);
 	KEEL__KSTAT_ADD(d, rx_bytes, n);
 	if (mh.msg_flags & MSG_TRUNC) {
@@ -75,19 +95,32 @@ static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
 			   size_t len, const struct keel_addr *to)
 {
 	struct kernel_udp *u = udp_of(impl);
-	struct keel__kernel *d = u->io.drv;
+	struct keel__kernel *d;
 	ssize_t n;
 
-	do
-		n = sendto(u->io.fd, buf, len, 0, &to->sa, keel_addr_len(to));
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return keel__kernel_wait(&u->io, &u->io.wr, cx);
-		if (errno == ENOBUFS)
-			KEEL__KSTAT_ADD(d, tx_dropped, 1);
-		return keel__kernel_err(errno);
+	for (unsigned tries = 0;; tries++) {
+		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_WR);
+		intptr_t r;
+
+		do
+			n = sendto(u->io.fd, buf, len, 0, &to->sa,
+				   keel_addr_len(to));
+		while (n < 0 && errno == EINTR);
+		if (n >= 0)
+			break;
+		if (!would_block(errno)) {
+			int e = errno;
+
+			if (e == ENOBUFS)
+				KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx),
+						tx_dropped, 1);
+			return keel__kernel_err(e);
+		}
+		r = keel__kernel_wait(&u->io, KEEL__KIO_WR, seq, tries, cx);
+		if (r != KEEL__KERNEL_AGAIN)
+			return r;
 	}
+	d = keel__kernel_here(&u->io, cx);
 	KEEL__KSTAT_ADD(d, tx_packets, 1);
 	KEEL__KSTAT_ADD(d, tx_bytes, n);
 	return n;
@@ -99,7 +132,7 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			      struct keel_dgram *v, unsigned n)
 {
 	struct kernel_udp *u = udp_of(impl);
-	struct keel__kernel *d = u->io.drv;
+	struct keel__kernel *d;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0, trunc = 0;
@@ -117,13 +150,20 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		};
 		msgs[i].msg_len = 0;
 	}
-	do
-		r = recvmmsg(u->io.fd, msgs, n, 0, NULL);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return keel__kernel_wait(&u->io, &u->io.rd, cx);
-		return keel__kernel_err(errno);
+	for (unsigned tries = 0;; tries++) {
+		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_RD);
+		intptr_t w;
+
+		do
+			r = recvmmsg(u->io.fd, msgs, n, 0, NULL);
+		while (r < 0 && errno == EINTR);
+		if (r >= 0)
+			break;
+		if (!would_block(errno))
+			return keel__kernel_err(errno);
+		w = keel__kernel_wait(&u->io, KEEL__KIO_RD, seq, tries, cx);
+		if (w != KEEL__KERNEL_AGAIN)
+			return w;
 	}
 	for (int i = 0; i < r; i++) {
 		v[i].len = msgs[i].msg_len;
@@ -134,6 +174,7 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		}
 		bytes += msgs[i].msg_len;
 	}
+	d = keel__kernel_here(&u->io, cx);
 	KEEL__KSTAT_ADD(d, rx_packets, r);
 	KEEL__KSTAT_ADD(d, rx_bytes, bytes);
 	if (trunc)
@@ -145,7 +186,7 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 			      const struct keel_dgram *v, unsigned n)
 {
 	struct kernel_udp *u = udp_of(impl);
-	struct keel__kernel *d = u->io.drv;
+	struct keel__kernel *d;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0;
@@ -164,18 +205,30 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 			.msg_iovlen = 1,
 		};
 	}
-	do
-		r = sendmmsg(u->io.fd, msgs, n, 0);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return keel__kernel_wait(&u->io, &u->io.wr, cx);
-		if (errno == ENOBUFS)
-			KEEL__KSTAT_ADD(d, tx_dropped, 1);
-		return keel__kernel_err(errno);
+	for (unsigned tries = 0;; tries++) {
+		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_WR);
+		intptr_t w;
+
+		do
+			r = sendmmsg(u->io.fd, msgs, n, 0);
+		while (r < 0 && errno == EINTR);
+		if (r >= 0)
+			break;
+		if (!would_block(errno)) {
+			int e = errno;
+
+			if (e == ENOBUFS)
+				KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx),
+						tx_dropped, 1);
+			return keel__kernel_err(e);
+		}
+		w = keel__kernel_wait(&u->io, KEEL__KIO_WR, seq, tries, cx);
+		if (w != KEEL__KERNEL_AGAIN)
+			return w;
 	}
 	for (int i = 0; i < r; i++)
 		bytes += msgs[i].msg_len;
+	d = keel__kernel_here(&u->io, cx);
 	KEEL__KSTAT_ADD(d, tx_packets, r);
 	KEEL__KSTAT_ADD(d, tx_bytes, bytes);
 	return r;
@@ -183,29 +236,52 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 
 /* --------------------------------------------------------------- zero-copy */
 
+static void pool_lock(struct kernel_udp *u)
+{
+	if (u->io.drv->migrating)
+		keel__kspin_lock(&u->io.lock);
+}
+
+static void pool_unlock(struct kernel_udp *u)
+{
+	if (u->io.drv->migrating)
+		keel__kspin_unlock(&u->io.lock);
+}
+
+/* Allocate the pool, outside the lock; install it under it unless a
+ * receive on another worker did first. */
 static int pool_init(struct kernel_udp *u)
 {
 	unsigned nb = u->io.drv->lend_bufs, bs = u->io.drv->lend_bufsize;
+	unsigned char *bufs = malloc((size_t)nb * bs);
+	uint16_t *free_idx = malloc(nb * sizeof(*free_idx));
+	uint8_t *lent = calloc(nb, 1);
 
-	u->bufs = malloc((size_t)nb * bs);
-	u->free_idx = malloc(nb * sizeof(*u->free_idx));
-	u->lent = calloc(nb, 1);
-	if (!u->bufs || !u->free_idx || !u->lent) {
-		free(u->bufs);
-		free(u->free_idx);
-		free(u->lent);
-		u->bufs = NULL;
-		u->free_idx = NULL;
-		u->lent = NULL;
+	if (!bufs || !free_idx || !lent) {
+		free(bufs);
+		free(free_idx);
+		free(lent);
 		return -ENOMEM;
 	}
-	u->nbufs = nb;
-	u->bufsize = bs;
 	/* Lowest index on top: a quiet socket keeps reusing the same few
 	 * buffers, which stay in cache. */
 	for (unsigned i = 0; i < nb; i++)
-		u->free_idx[i] = (uint16_t)(nb - 1 - i);
+		free_idx[i] = (uint16_t)(nb - 1 - i);
+	pool_lock(u);
+	if (u->bufs) {
+		pool_unlock(u);
+		free(bufs);
+		free(free_idx);
+		free(lent);
+		return 0;
+	}
+	u->bufs = bufs;
+	u->free_idx = free_idx;
+	u->lent = lent;
+	u->nbufs = nb;
+	u->bufsize = bs;
 	u->nfree = nb;
+	pool_unlock(u);
 	return 0;
 }
 
@@ -250,21 +326,60 @@ static void pool_put(struct kernel_udp *u, struct keel_pkt *p)
 	p->priv[0] = p->priv[1] = 0;
 }
 
-/* Receive once into free buffers; \return packets lent (0 when every
- * datagram received was too long and dropped), or -errno. */
-static ssize_t lend_once(struct kernel_udp *u, struct keel_pkt *pkts,
-			 unsigned n)
+/* Up to \p n free buffers for a receive, top of the stack first, into
+ * \p idx (making the pool at the first call). Affine: only looked at, the
+ * receive takes those it filled; migrating: taken off the stack, the
+ * receive puts back those it did not fill. \return how many (0: all
+ * lent), or -ENOMEM. */
+static int pool_take(struct kernel_udp *u, uint16_t *idx, unsigned n)
 {
-	struct keel__kernel *d = u->io.drv;
+	bool mig = u->io.drv->migrating;
+
+	pool_lock(u);
+	if (!u->bufs) {
+		pool_unlock(u);
+		if (pool_init(u) < 0)
+			return -ENOMEM;
+		pool_lock(u);
+	}
+	if (n > u->nfree)
+		n = u->nfree;
+	for (unsigned i = 0; i < n; i++)
+		idx[i] = u->free_idx[u->nfree - 1 - i];
+	if (mig)
+		u->nfree -= n;
+	pool_unlock(u);
+	return (int)n;
+}
+
+/* Migrating: give back idx[from..to) (unfilled), idx[from] ending on top. */
+static void pool_untake(struct kernel_udp *u, const uint16_t *idx,
+			unsigned from, unsigned to)
+{
+	while (to > from)
+		u->free_idx[u->nfree++] = idx[--to];
+}
+
+/* Receive once into free buffers; \return packets lent (0 when every
+ * datagram received was too long and dropped), or -errno (-ENOBUFS: all
+ * lent). */
+static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
+			 struct keel_pkt *pkts, unsigned n)
+{
+	bool mig = u->io.drv->migrating;
+	struct keel__kernel *d;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint16_t idx[KEEL__KERNEL_BATCH];
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, trunc = 0;
 	unsigned k = 0;
-	int r;
+	int r, e;
 
+	r = pool_take(u, idx, n);
+	if (r <= 0)
+		return r < 0 ? r : -ENOBUFS;
+	n = (unsigned)r;
 	for (unsigned i = 0; i < n; i++) {
-		idx[i] = u->free_idx[u->nfree - 1 - i];
 		iov[i] = (struct iovec){ pool_buf(u, idx[i]), u->bufsize };
 		msgs[i].msg_hdr = (struct msghdr){
 			.msg_name = &pkts[i].peer,
@@ -276,14 +391,22 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_pkt *pkts,
 	do
 		r = recvmmsg(u->io.fd, msgs, n, 0, NULL);
 	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	u->nfree -= (unsigned)r;
+	e = errno;
+	pool_lock(u);
+	if (r < 0) {
+		if (mig)
+			pool_untake(u, idx, 0, n);
+		pool_unlock(u);
+		return -e;
+	}
+	if (mig)
+		pool_untake(u, idx, (unsigned)r, n);
+	else
+		u->nfree -= (unsigned)r;
 	for (int i = 0; i < r; i++) {
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			/* No flag in keel_pkt to carry the cut: drop. */
-			KEEL__KSTAT_ADD(d, rx_truncated, 1);
-			KEEL__KSTAT_ADD(d, rx_dropped, 1);
+			trunc++;
 			u->free_idx[u->nfree++] = idx[i];
 			continue;
 		}
@@ -298,6 +421,12 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_pkt *pkts,
 		bytes += msgs[i].msg_len;
 		k++;
 	}
+	pool_unlock(u);
+	d = keel__kernel_here(&u->io, cx);
+	if (trunc) {
+		KEEL__KSTAT_ADD(d, rx_truncated, trunc);
+		KEEL__KSTAT_ADD(d, rx_dropped, trunc);
+	}
 	KEEL__KSTAT_ADD(d, rx_packets, k);
 	KEEL__KSTAT_ADD(d, rx_bytes, bytes);
 	return k;
@@ -307,25 +436,27 @@ static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
 			     struct keel_pkt *pkts, unsigned n)
 {
 	struct kernel_udp *u = udp_of(impl);
+	unsigned round = 0, tries = 0;
 
-	if (!u->bufs && pool_init(u) < 0)
-		return -ENOMEM;
-	if (n > u->nfree)
-		n = u->nfree;
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
-	if (!n)
-		return -ENOBUFS; /* everything is lent: give some back */
-
 	/* Each round consumes datagrams, so this ends; the bound keeps a
 	 * flood of oversized datagrams from holding the worker. */
-	for (int round = 0; round < 16; round++) {
-		ssize_t k = lend_once(u, pkts, n);
+	while (round < 16) {
+		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_RD);
+		ssize_t k = lend_once(u, cx, pkts, n);
+		intptr_t w;
 
-		if (k == -EAGAIN || k == -EWOULDBLOCK)
-			return keel__kernel_wait(&u->io, &u->io.rd, cx);
+		if (k == -EAGAIN || k == -EWOULDBLOCK) {
+			w = keel__kernel_wait(&u->io, KEEL__KIO_RD, seq, tries++,
+					      cx);
+			if (w != KEEL__KERNEL_AGAIN)
+				return w;
+			continue;
+		}
 		if (k != 0)
 			return k < 0 ? keel__kernel_err((int)-k) : k;
+		round++;
 	}
 	keel_waker_wake_by_ref(keel_cx_waker(cx));
 	return KEEL_PENDING;
@@ -335,7 +466,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 			     struct keel_pkt *pkts, unsigned n)
 {
 	struct kernel_udp *u = udp_of(impl);
-	struct keel__kernel *d = u->io.drv;
+	struct keel__kernel *d;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0;
@@ -343,9 +474,12 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
+	pool_lock(u);
 	for (unsigned i = 0; i < n; i++) {
-		if (!pool_owns(u, &pkts[i]))
+		if (!pool_owns(u, &pkts[i])) {
+			pool_unlock(u);
 			return -EINVAL;
+		}
 		iov[i] = (struct iovec){ pkts[i].data, pkts[i].len };
 		msgs[i].msg_hdr = (struct msghdr){
 			.msg_name = &pkts[i].peer,
@@ -354,22 +488,37 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 			.msg_iovlen = 1,
 		};
 	}
-	do
-		r = sendmmsg(u->io.fd, msgs, n, 0);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return keel__kernel_wait(&u->io, &u->io.wr, cx);
-		if (errno == ENOBUFS)
-			KEEL__KSTAT_ADD(d, tx_dropped, 1);
-		return keel__kernel_err(errno);
+	pool_unlock(u);
+	for (unsigned tries = 0;; tries++) {
+		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_WR);
+		intptr_t w;
+
+		do
+			r = sendmmsg(u->io.fd, msgs, n, 0);
+		while (r < 0 && errno == EINTR);
+		if (r >= 0)
+			break;
+		if (!would_block(errno)) {
+			int e = errno;
+
+			if (e == ENOBUFS)
+				KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx),
+						tx_dropped, 1);
+			return keel__kernel_err(e);
+		}
+		w = keel__kernel_wait(&u->io, KEEL__KIO_WR, seq, tries, cx);
+		if (w != KEEL__KERNEL_AGAIN)
+			return w;
 	}
+	pool_lock(u);
 	for (int i = 0; i < r; i++) {
 		bytes += msgs[i].msg_len;
 		/* The same packet listed twice goes back once. */
 		if (u->lent[pkts[i].priv[0]])
 			pool_put(u, &pkts[i]);
 	}
+	pool_unlock(u);
+	d = keel__kernel_here(&u->io, cx);
 	KEEL__KSTAT_ADD(d, tx_packets, r);
 	KEEL__KSTAT_ADD(d, tx_bytes, bytes);
 	return r;
@@ -381,9 +530,11 @@ static void udp_release(void *impl, struct keel_pkt *pkts, unsigned n)
 {
 	struct kernel_udp *u = udp_of(impl);
 
+	pool_lock(u);
 	for (unsigned i = 0; i < n; i++)
 		if (pool_owns(u, &pkts[i]))
 			pool_put(u, &pkts[i]);
+	pool_unlock(u);
 }
 
 /* ----------------------------------------------------------------- control */
@@ -480,7 +631,7 @@ static void udp_free(struct keel__kio *io)
 
 	keel__kernel_del(io);
 	pool_fini(u);
-	free(u);
+	keel__kernel_retire(io);
 }
 
 static void udp_close(void *impl)

@@ -10,15 +10,26 @@
  *   bufs=N        zero-copy buffers per UDP socket (default 64, 1..4096)
  *   bufsize=BYTES size of each (default 2048, 64..65536)
  *
- * A handle (socket or event source) belongs to the worker it was opened
- * on: its readiness comes from that worker's epoll set. A task on another
- * worker that has to wait on it gets -EXDEV.
+ * A handle (socket or event source) is registered in the epoll set of the
+ * worker it was opened on (an accepted connection: the worker that
+ * accepted it), and that worker's poll wakes the tasks that wait on it.
+ * Which tasks may wait depends on the runtime's scheduler:
+ * - affine (local, shard): tasks never change worker, so a handle is used
+ *   by tasks of its own worker only. A task of another worker that has to
+ *   wait on it gets -EXDEV; its other calls on it (close, zero-copy
+ *   release, ...) would race with the owner's, and are a misuse too;
+ * - migrating (pool, steal): any task on any worker may use the handle, as
+ *   on a single worker. Each direction still has one waiting task at a
+ *   time (one reads, one writes: the two may run on two workers at once);
+ *   a close must not race with other calls on the same handle.
  *
- * Counters (keel_driver_stats): rx/tx packets and bytes count UDP
- * datagrams; TCP reads and writes add to the byte counters only. A
- * datagram longer than a zero-copy buffer is dropped, counted in both
- * rx_truncated and rx_dropped (a lent packet has no room to say it was
- * cut).
+ * Counters (keel_driver_stats) are per worker: an I/O call counts in the
+ * instance of the worker that ran it (on a migrating runtime, not always
+ * the handle's), the poll/park counters in the handle's worker's. rx/tx
+ * packets and bytes count UDP datagrams; TCP reads and writes add to the
+ * byte counters only. A datagram longer than a zero-copy buffer is
+ * dropped, counted in both rx_truncated and rx_dropped (a lent packet has
+ * no room to say it was cut).
  */
 #ifndef KEEL_KERNEL_H
 #define KEEL_KERNEL_H
@@ -34,7 +45,8 @@ extern const struct keel_driver_ops keel_drv_kernel;
 
 /**
  * An eventfd readiness source: any thread (or a signal handler) sets it,
- * one task on the worker that opened it waits for it. Sets coalesce: the
+ * one task at a time waits for it (on an affine runtime, a task of the
+ * worker that opened it; on a migrating one, any task). Sets coalesce: the
  * wait is ready with how many happened since the last one. Caller-owned
  * handle, zero-initialised; the eventfd behind it belongs to the driver.
  */
@@ -54,7 +66,7 @@ int keel_event_open(struct keel_cx *cx, struct keel_event *ev);
  * Wait for \p ev to be set. Ready with the number of sets since the last
  * ready (>= 1; the count is reset); else the waker of \p cx is registered
  * and KEEL_PENDING returned. -EBADF when not open, -EINVAL on NULL, -EXDEV
- * from a task on another worker.
+ * from a task on another worker than the opener's on an affine runtime.
  */
 intptr_t keel_event_poll(struct keel_cx *cx, struct keel_event *ev);
 
