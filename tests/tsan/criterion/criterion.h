@@ -6,14 +6,17 @@
  * "inheritable arena" at addresses TSan reserves, and every test binary
  * dies with "Could not initialize inheritable arena". So that the same test
  * sources still run under TSan, this header implements the part of
- * Criterion's API they use: Test(), the cr_assert family, cr_skip_test and
- * the .timeout option. Each test runs in a forked child (the runner itself
- * starts no thread before forking), like Criterion's own isolation; the run
- * ends with Criterion's closing line and a non-zero status on any failure.
+ * Criterion's API they use: Test() and TestSuite() with .init, .fini and
+ * .timeout, the cr_assert family and cr_skip_test. Each test runs in a
+ * forked child (the runner itself starts no thread before forking), like
+ * Criterion's own isolation; a failed assertion returns to the child's
+ * runner, which still runs the fini functions; the run ends with
+ * Criterion's closing line and a non-zero status on any failure.
  */
 #ifndef KEEL_TSAN_CRITERION_H
 #define KEEL_TSAN_CRITERION_H
 
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,15 +26,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+struct keel__crt_opts {
+	void (*init)(void);
+	void (*fini)(void);
+	unsigned timeout;
+	int sentinel_;
+};
+
 struct keel__crt_test {
 	const char *suite, *name;
 	void (*fn)(void);
-	unsigned timeout;
+	struct keel__crt_opts o;
 };
 
-struct keel__crt_opts {
-	unsigned timeout;
-	int sentinel_;
+struct keel__crt_suite {
+	const char *name;
+	struct keel__crt_opts o;
 };
 
 /* cr_assert(x) with no message expands to an empty format string. */
@@ -40,6 +50,9 @@ struct keel__crt_opts {
 #define KEEL__CRT_MAX 256
 static struct keel__crt_test keel__crt_tests[KEEL__CRT_MAX];
 static int keel__crt_count;
+static struct keel__crt_suite keel__crt_suites[32];
+static int keel__crt_nsuites;
+static jmp_buf keel__crt_jmp;
 
 static inline void keel__crt_register(const char *suite, const char *name,
 				      void (*fn)(void),
@@ -47,8 +60,23 @@ static inline void keel__crt_register(const char *suite, const char *name,
 {
 	if (keel__crt_count < KEEL__CRT_MAX)
 		keel__crt_tests[keel__crt_count++] =
-			(struct keel__crt_test){ suite, name, fn, o.timeout };
+			(struct keel__crt_test){ suite, name, fn, o };
 }
+
+static inline void keel__crt_register_suite(const char *name,
+					    struct keel__crt_opts o)
+{
+	if (keel__crt_nsuites < 32)
+		keel__crt_suites[keel__crt_nsuites++] =
+			(struct keel__crt_suite){ name, o };
+}
+
+#define TestSuite(suite, ...)                                                  \
+	__attribute__((constructor)) static void keel__crt_suite_##suite(void) \
+	{                                                                      \
+		keel__crt_register_suite(#suite,                               \
+					 (struct keel__crt_opts){ __VA_ARGS__ }); \
+	}
 
 #define Test(suite, name, ...)                                                 \
 	static void keel__crt_fn_##suite##_##name(void);                       \
@@ -79,7 +107,7 @@ keel__crt_fail(const char *expr, const char *file, int line, const char *fmt,
 		fputc('\n', stderr);
 	}
 	fflush(stderr);
-	_exit(1);
+	longjmp(keel__crt_jmp, 1);
 }
 
 #define KEEL__CRT_CHECK(cond, text, ...)                                       \
@@ -99,8 +127,11 @@ keel__crt_fail(const char *expr, const char *file, int line, const char *fmt,
 #define cr_assert_null(p, ...)	     KEEL__CRT_CHECK((p) == NULL, #p " == NULL", __VA_ARGS__)
 #define cr_assert_not_null(p, ...)   KEEL__CRT_CHECK((p) != NULL, #p " != NULL", __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...)  KEEL__CRT_CHECK(strcmp((a), (b)) == 0, #a " == " #b, __VA_ARGS__)
+#define cr_assert_str_neq(a, b, ...) KEEL__CRT_CHECK(strcmp((a), (b)) != 0, #a " != " #b, __VA_ARGS__)
 #define cr_assert_arr_eq(a, b, n, ...)                                         \
 	KEEL__CRT_CHECK(memcmp((a), (b), (n)) == 0, #a " == " #b, __VA_ARGS__)
+#define cr_assert_arr_neq(a, b, n, ...)                                        \
+	KEEL__CRT_CHECK(memcmp((a), (b), (n)) != 0, #a " != " #b, __VA_ARGS__)
 
 #define cr_skip_test(...)                                                      \
 	do {                                                                   \
@@ -119,9 +150,27 @@ static inline int keel__crt_run_one(const struct keel__crt_test *t)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		alarm(t->timeout ? t->timeout : 120);
-		t->fn();
-		exit(0); /* not _exit: TSan turns reported races into status 66 */
+		const struct keel__crt_opts *so = NULL;
+		volatile int failed = 0;
+
+		for (int i = 0; i < keel__crt_nsuites; i++)
+			if (strcmp(keel__crt_suites[i].name, t->suite) == 0)
+				so = &keel__crt_suites[i].o;
+		alarm(t->o.timeout ? t->o.timeout : so && so->timeout ? so->timeout : 120);
+		if (setjmp(keel__crt_jmp) == 0) {
+			if (so && so->init)
+				so->init();
+			if (t->o.init)
+				t->o.init();
+			t->fn();
+		} else {
+			failed = 1;
+		}
+		if (t->o.fini)
+			t->o.fini();
+		if (so && so->fini)
+			so->fini();
+		exit(failed); /* not _exit: TSan turns reported races into 66 */
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return -1;
