@@ -182,6 +182,35 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 	return r;
 }
 
+/* sendmmsg until something goes out, waiting for writability: the count
+ * sent, KEEL_PENDING or a negative errno. */
+static intptr_t send_msgs(struct kernel_udp *u, struct keel_cx *cx,
+			  struct mmsghdr *msgs, unsigned n)
+{
+	for (unsigned tries = 0;; tries++) {
+		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_WR);
+		intptr_t w;
+		int r;
+
+		do
+			r = sendmmsg(u->io.fd, msgs, n, 0);
+		while (r < 0 && errno == EINTR);
+		if (r >= 0)
+			return r;
+		if (!would_block(errno)) {
+			int e = errno;
+
+			if (e == ENOBUFS)
+				KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx),
+						tx_dropped, 1);
+			return keel__kernel_err(e);
+		}
+		w = keel__kernel_wait(&u->io, KEEL__KIO_WR, seq, tries, cx);
+		if (w != KEEL__KERNEL_AGAIN)
+			return w;
+	}
+}
+
 static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 			      const struct keel_dgram *v, unsigned n)
 {
@@ -190,7 +219,7 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0;
-	int r;
+	intptr_t r;
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
@@ -205,28 +234,10 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 			.msg_iovlen = 1,
 		};
 	}
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_WR);
-		intptr_t w;
-
-		do
-			r = sendmmsg(u->io.fd, msgs, n, 0);
-		while (r < 0 && errno == EINTR);
-		if (r >= 0)
-			break;
-		if (!would_block(errno)) {
-			int e = errno;
-
-			if (e == ENOBUFS)
-				KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx),
-						tx_dropped, 1);
-			return keel__kernel_err(e);
-		}
-		w = keel__kernel_wait(&u->io, KEEL__KIO_WR, seq, tries, cx);
-		if (w != KEEL__KERNEL_AGAIN)
-			return w;
-	}
-	for (int i = 0; i < r; i++)
+	r = send_msgs(u, cx, msgs, n);
+	if (r < 0)
+		return r; /* KEEL_PENDING or an error */
+	for (intptr_t i = 0; i < r; i++)
 		bytes += msgs[i].msg_len;
 	d = keel__kernel_here(&u->io, cx);
 	KEEL__KSTAT_ADD(d, tx_packets, r);
@@ -470,7 +481,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0;
-	int r;
+	intptr_t r;
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
@@ -489,29 +500,11 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 		};
 	}
 	pool_unlock(u);
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_WR);
-		intptr_t w;
-
-		do
-			r = sendmmsg(u->io.fd, msgs, n, 0);
-		while (r < 0 && errno == EINTR);
-		if (r >= 0)
-			break;
-		if (!would_block(errno)) {
-			int e = errno;
-
-			if (e == ENOBUFS)
-				KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx),
-						tx_dropped, 1);
-			return keel__kernel_err(e);
-		}
-		w = keel__kernel_wait(&u->io, KEEL__KIO_WR, seq, tries, cx);
-		if (w != KEEL__KERNEL_AGAIN)
-			return w;
-	}
+	r = send_msgs(u, cx, msgs, n);
+	if (r < 0)
+		return r; /* KEEL_PENDING or an error */
 	pool_lock(u);
-	for (int i = 0; i < r; i++) {
+	for (intptr_t i = 0; i < r; i++) {
 		bytes += msgs[i].msg_len;
 		/* The same packet listed twice goes back once. */
 		if (u->lent[pkts[i].priv[0]])
