@@ -40,7 +40,7 @@
 /* EAL arguments every test uses (no hugepages, no PCI, virtual devices). */
 #define DT_EAL	 "--no-huge --no-pci -m 256"
 #define DT_LIMIT (5 * KEEL_SEC)
-#define DT_SPINS 200000u
+#define DT_SPINS 20000000u
 
 #define DT_KEEL_IP "198.18.0.1"
 #define DT_PEER_IP "198.18.0.2"
@@ -170,6 +170,7 @@ struct dt_wire {
 	uint8_t peer_mac[6], keel_mac[6];
 	uint32_t peer_ip, keel_ip;
 	char spec[512];			   /* --driver for keel */
+	int arp_q;			   /* queue for ARP answers; -1: same */
 	uint64_t frames_out;		   /* frames keel sent */
 };
 
@@ -178,19 +179,27 @@ struct dt_wire {
  * rings hold \p tx_ring frames; keel joins that EAL (no EAL arguments in
  * its spec), and \p extra keel options are appended.
  */
-static inline void dt_wire_init(struct dt_wire *w, unsigned nq,
-				unsigned tx_ring, const char *extra)
+/* Start EAL the way an application would (keel then joins it). */
+static inline void dt_eal_init(void)
 {
 	char prefix[64];
 	char *argv[] = { "test", "--no-huge", "--no-pci", "-m", "256",
 			 prefix, "--log-level=notice", NULL };
+
+	snprintf(prefix, sizeof(prefix), "--file-prefix=keel-%ld", (long)getpid());
+	cr_assert_geq(rte_eal_init(7, argv), 0, "rte_eal_init: %s",
+		      rte_strerror(rte_errno));
+}
+
+static inline void dt_wire_init(struct dt_wire *w, unsigned nq,
+				unsigned tx_ring, const char *extra)
+{
 	struct keel_net_config pc = { .mac = { 0x02, 0, 0, 0, 0, 0x02 },
 				      .n_addrs = 1 };
 
 	memset(w, 0, sizeof(*w));
-	snprintf(prefix, sizeof(prefix), "--file-prefix=keel-%ld", (long)getpid());
-	cr_assert_geq(rte_eal_init(7, argv), 0, "rte_eal_init: %s",
-		      rte_strerror(rte_errno));
+	w->arp_q = -1;
+	dt_eal_init();
 	w->nq = nq;
 	for (unsigned q = 0; q < nq; q++) {
 		char name[32];
@@ -253,11 +262,18 @@ static inline void dt_remove_dir(const char *path)
 	rmdir(path);
 }
 
-/* After keel's runtime is destroyed. */
-static inline void dt_wire_fini(struct dt_wire *w)
+static inline void dt_eal_fini(void)
 {
 	char dir[512];
 
+	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	dt_remove_dir(dir);
+}
+
+/* After keel's runtime is destroyed. */
+static inline void dt_wire_fini(struct dt_wire *w)
+{
 	dt_wire_drain(w);
 	rte_eth_dev_close(w->port);
 	for (unsigned q = 0; q < w->nq; q++) {
@@ -267,9 +283,7 @@ static inline void dt_wire_fini(struct dt_wire *w)
 	cr_expect(rte_mempool_full(w->pool), "the peer's mbufs all came home");
 	rte_mempool_free(w->pool);
 	keel_net_destroy(w->peer);
-	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	dt_remove_dir(dir);
+	dt_eal_fini();
 }
 
 /* Put a raw frame on the wire towards keel, on queue \p q. */
@@ -335,6 +349,7 @@ static inline size_t dt_wire_take(struct dt_wire *w, unsigned q, uint8_t *buf,
 
 /* A datagram the peer received. */
 struct dt_dgram {
+	unsigned q;			/* the queue keel sent it on */
 	uint16_t sport, dport;
 	uint32_t src_ip;
 	size_t len;
@@ -365,7 +380,8 @@ static inline unsigned dt_wire_pump(struct dt_wire *w, struct dt_dgram *out,
 			case KEEL_NET_RX_ARP_REQUEST:
 				n = keel_net_reply(w->peer, f, sizeof(f), &r);
 				cr_assert_gt(n, 0);
-				dt_wire_inject(w, q, f, (size_t)n);
+				dt_wire_inject(w, w->arp_q < 0 ? q : (unsigned)w->arp_q,
+					       f, (size_t)n);
 				break;
 			case KEEL_NET_RX_UDP:
 				if (got == max) {
@@ -373,6 +389,7 @@ static inline unsigned dt_wire_pump(struct dt_wire *w, struct dt_dgram *out,
 						(*other)++;
 					break;
 				}
+				out[got].q = q;
 				out[got].sport = ntohs(r.src_port);
 				out[got].dport = ntohs(r.dst_port);
 				out[got].src_ip = r.src_ip;

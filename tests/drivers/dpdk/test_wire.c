@@ -9,6 +9,7 @@
 #include "dtest.h"
 
 #include <keel/shard.h>
+#include <pthread.h>
 
 static struct dt_wire W;
 
@@ -707,4 +708,224 @@ Test(wire, mempool_exhaustion_is_enobufs)
 			   "the cause is named once");
 	cr_expect_eq(keel_pools_left(), 0);
 	dt_wire_fini(&W);
+}
+
+/* ------------------------------ two workers, two queues (sched/shard) */
+
+struct mq_task {
+	struct keel_co co;
+	struct keel_udp s;
+	struct keel_udp *other; /* bound on shard 0 */
+	struct keel_timer t;
+	struct keel_addr a;
+	char buf[16];
+	intptr_t r;
+};
+
+/* On shard 1: queue 1. Its ARP request leaves on queue 1, the answer
+ * comes back on queue 0, and shard 0's instance passes it over. */
+static intptr_t mq_body(void *frame, struct keel_cx *cx)
+{
+	struct mq_task *f = frame;
+	struct keel_dpdk_info info;
+	struct keel_dpdk_stats st;
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_dpdk_info_get(cx, &info), 0);
+	if (info.queue != 1 || info.nb_queues != 2)
+		KEEL_RETURN(f, -EINVAL);
+	f->a = dt_addr("0.0.0.0", 0);
+	/* A socket of another worker's queue: refused, not raced on. */
+	if (keel_udp_send_to(cx, f->other, "x", 1, &f->a) != -EXDEV ||
+	    keel_udp_recv_from(cx, f->other, f->buf, 1, NULL) != -EXDEV)
+		KEEL_RETURN(f, -EPROTO);
+	f->a = dt_addr(DT_KEEL_IP, 21);
+	if (keel_udp_bind(cx, &f->s, &f->a, NULL) < 0)
+		KEEL_RETURN(f, -EADDRINUSE);
+	f->a = dt_addr(DT_PEER_IP, 7100);
+	KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->s, "mq", 2, &f->a));
+	if (f->r != 2)
+		KEEL_RETURN(f, f->r < 0 ? f->r : -EIO);
+	KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->t, DT_LIMIT,
+		   keel_udp_recv_from(cx, &f->s, f->buf, sizeof(f->buf), NULL)));
+	keel_udp_close(&f->s);
+	if (f->r != 5 || memcmp(f->buf, "reply", 5) != 0)
+		KEEL_RETURN(f, f->r < 0 ? f->r : -EBADMSG);
+	st = dt_stats(cx);
+	if (st.neigh_shared != 1 || st.arp_replies != 0)
+		KEEL_RETURN(f, -ENOENT);
+	KEEL_END(f);
+}
+
+struct mq {
+	struct keel_co co;
+	struct keel_udp s;
+	struct keel_join *j;
+	struct keel_addr a;
+	intptr_t r;
+	unsigned ngot;
+	uint64_t spins, deadline;
+	struct dt_dgram got[2];
+};
+
+static intptr_t mq_root(void *frame, struct keel_cx *cx)
+{
+	struct mq *f = frame;
+
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_shard_count(cx), 2);
+	dt_wire_learn_keel(&W, cx);
+	W.arp_q = 0;
+	f->a = dt_addr(DT_KEEL_IP, 22);
+	cr_assert_eq(keel_udp_bind(cx, &f->s, &f->a, NULL), 0);
+	cr_assert_eq(KEEL_SPAWN_ON(cx, 1, mq_body, NULL, &f->j, struct mq_task,
+				   .other = &f->s), 0);
+	DT_SPIN(f, cx, (f->ngot += dt_wire_pump(&W, f->got + f->ngot,
+						2 - f->ngot, NULL)) >= 1);
+	cr_assert_eq(f->ngot, 1, "shard 1's datagram got out");
+	cr_assert_eq(f->got[0].q, 1, "on its own queue");
+	cr_assert_eq(f->got[0].sport, 21);
+	dt_wire_send_udp(&W, 1, 7100, 21, "reply", 5);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+	cr_assert_eq(f->r, 0, "shard 1: %s", keel_strerror(f->r));
+	cr_assert_eq(dt_stats(cx).net.neigh_learned, 1, "queue 0 learned it");
+	keel_udp_close(&f->s);
+	KEEL_END(f);
+}
+
+Test(wire, two_queues_share_what_arp_learned)
+{
+	dt_need_root();
+	dt_wire_init(&W, 2, 1024, "park=sleep");
+	cr_assert_eq(dt_run_sched("shard", 2, W.spec, mq_root, sizeof(struct mq),
+				  NULL), 0);
+	cr_expect_eq(keel_pools_left(), 0);
+	dt_wire_fini(&W);
+}
+
+/* ------------------------ keel to keel: two runtimes, crossed rings */
+
+struct k2k {
+	struct keel_co co;
+	struct keel_udp s;
+	struct keel_timer t;
+	struct keel_addr a;
+	char buf[64];
+	intptr_t r;
+	unsigned i;
+};
+
+#define K2K_N 100
+
+static intptr_t k2k_client(void *frame, struct keel_cx *cx)
+{
+	struct k2k *f = frame;
+
+	KEEL_BEGIN(f);
+	f->a = dt_addr("198.18.0.1", 30);
+	if (keel_udp_bind(cx, &f->s, &f->a, NULL) < 0)
+		KEEL_RETURN(f, -EADDRINUSE);
+	for (f->i = 0; f->i < K2K_N; f->i++) {
+		snprintf(f->buf, sizeof(f->buf), "ping %u", f->i);
+		f->a = dt_addr("198.18.0.2", 31);
+		KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->s, f->buf,
+						     strlen(f->buf), &f->a));
+		if (f->r < 0)
+			KEEL_RETURN(f, f->r);
+		KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->t, DT_LIMIT,
+			   keel_udp_recv_from(cx, &f->s, f->buf, sizeof(f->buf), &f->a)));
+		if (f->r < 0)
+			KEEL_RETURN(f, f->r);
+		if (strncmp(f->buf, "pong", 4) != 0 || keel_addr_port(&f->a) != 31)
+			KEEL_RETURN(f, -EBADMSG);
+	}
+	keel_udp_close(&f->s);
+	KEEL_END(f);
+}
+
+static intptr_t k2k_server(void *frame, struct keel_cx *cx)
+{
+	struct k2k *f = frame;
+
+	KEEL_BEGIN(f);
+	f->a = dt_addr("198.18.0.2", 31);
+	if (keel_udp_bind(cx, &f->s, &f->a, NULL) < 0)
+		KEEL_RETURN(f, -EADDRINUSE);
+	for (f->i = 0; f->i < K2K_N; f->i++) {
+		KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->t, DT_LIMIT,
+			   keel_udp_recv_from(cx, &f->s, f->buf, sizeof(f->buf), &f->a)));
+		if (f->r < 4)
+			KEEL_RETURN(f, f->r < 0 ? f->r : -EBADMSG);
+		memcpy(f->buf, "pong", 4);
+		KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->s, f->buf, (size_t)f->r, &f->a));
+		if (f->r < 0)
+			KEEL_RETURN(f, f->r);
+	}
+	keel_udp_close(&f->s);
+	KEEL_END(f);
+}
+
+struct k2k_side {
+	const char *spec;
+	keel_poll_fn *body;
+	pthread_barrier_t *done;
+	intptr_t r;
+	int rc;
+};
+
+/* One runtime per thread: create, run, wait for the other, destroy (so
+ * neither frees its pool while the other still holds its mbufs). */
+static void *k2k_thread(void *arg)
+{
+	struct k2k_side *s = arg;
+	struct keel_config cfg = { .sched = "local", .driver = s->spec };
+	struct keel_runtime *rt = NULL;
+
+	s->rc = keel_runtime_create(&cfg, &rt);
+	if (s->rc == 0)
+		s->r = keel_runtime_block_on(rt, s->body, NULL,
+					     &(struct k2k){ .r = 0 },
+					     sizeof(struct k2k));
+	pthread_barrier_wait(s->done);
+	keel_runtime_destroy(rt);
+	return NULL;
+}
+
+Test(wire, keel_to_keel_over_crossed_rings)
+{
+	struct rte_ring *r1, *r2;
+	pthread_barrier_t done;
+	struct k2k_side a = { .spec = "dpdk:ip=198.18.0.1/24,port=net_ring_ka,park=sleep",
+			      .body = k2k_client, .done = &done };
+	struct k2k_side b = { .spec = "dpdk:ip=198.18.0.2/24,port=net_ring_kb,park=sleep",
+			      .body = k2k_server, .done = &done };
+	pthread_t ta, tb;
+
+	dt_need_root();
+	dt_eal_init();
+	r1 = rte_ring_create("k2k_1", 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	r2 = rte_ring_create("k2k_2", 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	cr_assert(r1 && r2);
+	cr_assert_geq(rte_eth_from_rings("ka", &r1, 1, &r2, 1, SOCKET_ID_ANY), 0);
+	cr_assert_geq(rte_eth_from_rings("kb", &r2, 1, &r1, 1, SOCKET_ID_ANY), 0);
+	pthread_barrier_init(&done, NULL, 2);
+	pthread_create(&ta, NULL, k2k_thread, &a);
+	pthread_create(&tb, NULL, k2k_thread, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_barrier_destroy(&done);
+	cr_assert_eq(a.rc, 0, "runtime a: %s", keel_strerror(a.rc));
+	cr_assert_eq(b.rc, 0, "runtime b: %s", keel_strerror(b.rc));
+	cr_assert_eq(a.r, 0, "client: %s", keel_strerror(a.r));
+	cr_assert_eq(b.r, 0, "server: %s", keel_strerror(b.r));
+	for (void *m; rte_ring_dequeue(r1, &m) == 0;)
+		rte_pktmbuf_free(m);
+	for (void *m; rte_ring_dequeue(r2, &m) == 0;)
+		rte_pktmbuf_free(m);
+	cr_expect_eq(keel_pools_left(), 0);
+	rte_eth_dev_close(0);
+	rte_eth_dev_close(1);
+	rte_ring_free(r1);
+	rte_ring_free(r2);
+	dt_eal_fini();
 }
