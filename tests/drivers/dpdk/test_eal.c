@@ -494,3 +494,153 @@ Test(eal, killed_process_leaves_nothing_that_breaks_the_next)
 	snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", prefix);
 	dt_remove_dir(dir);
 }
+
+/* ------------------------------------------- net_tap: kernel on the other end */
+
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+
+struct tapk {
+	int fd;		/* kernel UDP socket, 198.18.0.2:6000 */
+	int n, ok;
+	char got[64];
+};
+
+/* The kernel's side, on its own thread: datagrams to keel, echoes back. */
+static void *tap_kernel(void *arg)
+{
+	struct tapk *k = arg;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(7) };
+	struct timespec gap = { 0, 20 * 1000 * 1000 };
+
+	inet_pton(AF_INET, DT_KEEL_IP, &to.sin_addr);
+	for (int i = 0; i < k->n; i++) {
+		struct pollfd p = { .fd = k->fd, .events = POLLIN };
+		char msg[32];
+
+		snprintf(msg, sizeof(msg), "tap %d", i);
+		/* Spaced out, so keel's worker parks between them. */
+		nanosleep(&gap, NULL);
+		if (sendto(k->fd, msg, strlen(msg), 0, (struct sockaddr *)&to,
+			   sizeof(to)) < 0)
+			break;
+		if (poll(&p, 1, 3000) != 1)
+			break;
+		if (recv(k->fd, k->got, sizeof(k->got), 0) != (ssize_t)strlen(msg) ||
+		    memcmp(k->got, msg, strlen(msg)) != 0)
+			break;
+		k->ok++;
+	}
+	return NULL;
+}
+
+struct tap {
+	struct keel_co co;
+	struct keel_udp s;
+	struct keel_timer t;
+	struct keel_addr a;
+	char buf[64];
+	intptr_t r;
+	unsigned i;
+};
+
+static intptr_t tap_body(void *frame, struct keel_cx *cx)
+{
+	struct tap *f = frame;
+
+	KEEL_BEGIN(f);
+	f->a = dt_addr(DT_KEEL_IP, 7);
+	cr_assert_eq(keel_udp_bind(cx, &f->s, &f->a, NULL), 0);
+	for (f->i = 0; f->i < 10; f->i++) {
+		KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->t, DT_LIMIT,
+			   keel_udp_recv_from(cx, &f->s, f->buf, sizeof(f->buf), &f->a)));
+		cr_assert_gt(f->r, 0, "recv %u: %s", f->i, keel_strerror(f->r));
+		KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->s, f->buf, (size_t)f->r, &f->a));
+		cr_assert_gt(f->r, 0);
+	}
+	keel_udp_close(&f->s);
+	KEEL_END(f);
+}
+
+static bool tap_want_intr;
+
+static intptr_t tap_info_body(void *frame, struct keel_cx *cx)
+{
+	struct keel_dpdk_info info;
+	struct keel_dpdk_stats st;
+	struct keel_driver_stats ds;
+	intptr_t r = tap_body(frame, cx);
+
+	if (r != 0)
+		return r;
+	cr_assert_eq(keel_dpdk_info_get(cx, &info), 0);
+	st = dt_stats(cx);
+	cr_assert(info.tx_csum_offload, "tap advertises IPv4/UDP TX checksums");
+	cr_assert(info.rx_csum_offload);
+	cr_assert_geq(st.arp_replies, 1, "the kernel asked for keel's MAC");
+	cr_assert_eq(st.rx_udp, 10);
+	cr_assert_eq(info.rx_intr, tap_want_intr, "parks on RX interrupts: %d",
+		     info.rx_intr);
+	keel_drv_dpdk.stats(keel_cx_driver(cx, &keel_drv_dpdk), &ds);
+	cr_assert_gt(ds.parks, 0, "the worker parked between datagrams");
+	return 0;
+}
+
+/* The kernel's end of the tap: our peer address, up. */
+static int tap_kernel_setup(pid_t pid)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd),
+		 "ip link set lo up && ip addr add " DT_PEER_IP "/24 dev ktap%ld "
+		 "&& ip link set ktap%ld up", (long)pid % 100000, (long)pid % 100000);
+	return system(cmd);
+}
+
+static void tap_case(const char *park, bool want_intr)
+{
+	char spec[256];
+	struct tapk k = { .n = 10 };
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(6000) };
+	pthread_t th;
+	pid_t pid = getpid();
+
+	dt_need_root();
+	tap_want_intr = want_intr;
+	/* A namespace of our own: the tap and its traffic stay in it. */
+	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare: %s", strerror(errno));
+	snprintf(spec, sizeof(spec),
+		 "dpdk:" RING ",park=%s -- " DT_EAL " --vdev=net_tap0,iface=ktap%ld",
+		 park, (long)pid % 100000);
+	{
+		struct keel_config cfg = { .sched = "local", .driver = spec };
+		struct keel_runtime *rt;
+		intptr_t r;
+
+		cr_assert_eq(keel_runtime_create(&cfg, &rt), 0);
+		cr_assert_eq(tap_kernel_setup(pid), 0);
+		k.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		inet_pton(AF_INET, DT_PEER_IP, &me.sin_addr);
+		cr_assert_eq(bind(k.fd, (struct sockaddr *)&me, sizeof(me)), 0,
+			     "bind: %s", strerror(errno));
+		pthread_create(&th, NULL, tap_kernel, &k);
+		r = keel_runtime_block_on(rt, tap_info_body, NULL,
+					  &(struct tap){ .r = 0 }, sizeof(struct tap));
+		pthread_join(th, NULL);
+		keel_runtime_destroy(rt);
+		close(k.fd);
+		cr_assert_eq(r, 0);
+		cr_assert_eq(k.ok, 10, "the kernel got its echoes: %d", k.ok);
+	}
+}
+
+Test(tap, kernel_peer_busy_poll)
+{
+	tap_case("busy", false);
+}
+
+Test(tap, kernel_peer_sleeps_on_rx_interrupts)
+{
+	tap_case("sleep", true);
+}
