@@ -106,6 +106,7 @@ struct keel_cx {
 	struct keel_task *task;
 	struct keel_worker *worker;
 	struct keel_waker waker;
+	unsigned budget; /* socket operations left in this poll (keel_coop) */
 };
 
 extern const struct keel_waker_ops keel__task_waker_ops;
@@ -230,7 +231,12 @@ struct keel_runtime {
 	unsigned ndrivers;
 	atomic_uint_fast64_t test_now; /* ns, the test clock */
 	pthread_mutex_t clock_lock;    /* test clock: one advance at a time */
-	atomic_bool shutdown;
+	atomic_bool shutdown;	 /* stop the workers now */
+	atomic_uint shutdown_requests; /* keel_runtime_shutdown calls */
+	atomic_bool graceful;	 /* a task awaits keel_shutdown_poll */
+	pthread_mutex_t shutdown_lock;
+	struct keel_waker shutdown_waker; /* under shutdown_lock */
+	unsigned shutdown_seen;	 /* requests the home worker passed on */
 	bool shared;		 /* sched->migrates */
 	atomic_uint idle;	 /* workers parked or about to park */
 	struct keel_worker *home; /* the worker block_on runs on */

@@ -9,13 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void print_help(const char *prog, const char *usage)
+static void print_help(const char *prog, const char *usage,
+		       const char *app_options)
 {
 	const struct keel_sched_ops *const *s;
 	const struct keel_driver_ops *const *d;
 	size_t ns = keel_scheds_linked(&s), nd = keel_drivers_linked(&d);
 
 	printf("usage: %s\n\n", usage ? usage : prog);
+	if (app_options)
+		printf("options:\n%s\n", app_options);
 	puts("keel options:\n"
 	     "  --driver=SPEC   network driver: NAME[:ARGS]\n"
 	     "  --sched=NAME    scheduler\n"
@@ -42,6 +45,12 @@ static const char *opt_value(const char *arg, const char *name)
 
 int keel_args_parse(int *argc, char **argv, const char *usage,
 		    struct keel_config *cfg)
+{
+	return keel_args_parse_opts(argc, argv, usage, NULL, cfg);
+}
+
+int keel_args_parse_opts(int *argc, char **argv, const char *usage,
+			 const char *app_options, struct keel_config *cfg)
 {
 	int out = 1;
 	bool positional_only = false;
@@ -76,8 +85,10 @@ int keel_args_parse(int *argc, char **argv, const char *usage,
 		} else if (strcmp(a, "--verbose") == 0) {
 			cfg->verbose = true;
 		} else if (strcmp(a, "--help") == 0) {
-			print_help(argv[0], usage);
+			print_help(argv[0], usage, app_options);
 			return 1;
+		} else if (app_options) {
+			argv[out++] = argv[i]; /* the program's own option */
 		} else {
 			fprintf(stderr, "%s: unknown option '%s' (try --help)\n",
 				argv[0], a);
@@ -98,8 +109,9 @@ static void on_signal(int sig)
 		keel_runtime_shutdown(signal_rt);
 }
 
-int keel_main(int argc, char **argv, const char *usage, keel_poll_fn *poll,
-	      keel_drop_fn *drop, size_t size, size_t args_offset)
+int keel_main(int argc, char **argv, const char *usage,
+	      const char *app_options, keel_poll_fn *poll, keel_drop_fn *drop,
+	      size_t size, size_t args_offset)
 {
 	struct keel_config cfg = { 0 };
 	struct keel_runtime *rt;
@@ -108,7 +120,7 @@ int keel_main(int argc, char **argv, const char *usage, keel_poll_fn *poll,
 	void *frame;
 	int rc;
 
-	rc = keel_args_parse(&argc, argv, usage, &cfg);
+	rc = keel_args_parse_opts(&argc, argv, usage, app_options, &cfg);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	frame = calloc(1, size);
@@ -140,5 +152,5 @@ int keel_main(int argc, char **argv, const char *usage, keel_poll_fn *poll,
 		fprintf(stderr, "%s: %s\n", argv[0], keel_strerror(r));
 		return 1;
 	}
-	return 0;
+	return r > 255 ? 1 : (int)r; /* the program's own exit status */
 }

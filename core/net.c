@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The driver-independent socket API: argument checks, then one indirect
- * call into the socket's driver. A handle that is not open gives -EBADF,
- * a NULL handle or bad argument -EINVAL, an op the driver lacks -ENOTSUP.
+ * The driver-independent socket API: argument checks, the cooperative
+ * budget (keel_coop), then one indirect call into the socket's driver. A
+ * handle that is not open gives -EBADF, a NULL handle or bad argument
+ * -EINVAL, an op the driver lacks -ENOTSUP.
  */
 #include "core_internal.h"
 
@@ -64,6 +65,8 @@ ssize_t keel_udp_recv_from(struct keel_cx *cx, struct keel_udp *s, void *buf,
 	UDP_CHECK(s);
 	if (!cx || (!buf && len))
 		return -EINVAL;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	return s->ops->recv_from(s->impl, cx, buf, len, from);
 }
 
@@ -74,6 +77,8 @@ ssize_t keel_udp_send_to(struct keel_cx *cx, struct keel_udp *s,
 	UDP_CHECK(s);
 	if (!cx || (!buf && len) || !valid_family(to))
 		return -EINVAL;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	return s->ops->send_to(s->impl, cx, buf, len, to);
 }
 
@@ -86,6 +91,8 @@ ssize_t keel_udp_recv_batch(struct keel_cx *cx, struct keel_udp *s,
 	for (unsigned i = 0; i < n; i++)
 		if (!v[i].buf && v[i].cap)
 			return -EINVAL;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	return s->ops->recv_batch(s->impl, cx, v, n);
 }
 
@@ -98,6 +105,8 @@ ssize_t keel_udp_send_batch(struct keel_cx *cx, struct keel_udp *s,
 	for (unsigned i = 0; i < n; i++)
 		if ((!v[i].buf && v[i].cap) || !valid_family(&v[i].peer))
 			return -EINVAL;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	return s->ops->send_batch(s->impl, cx, v, n);
 }
 
@@ -109,6 +118,8 @@ ssize_t keel_udp_recv_lend(struct keel_cx *cx, struct keel_udp *s,
 		return -EINVAL;
 	if (!s->ops->recv_lend)
 		return -ENOTSUP;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	return s->ops->recv_lend(s->impl, cx, pkts, n);
 }
 
@@ -123,6 +134,8 @@ ssize_t keel_udp_send_lent(struct keel_cx *cx, struct keel_udp *s,
 			return -EINVAL;
 	if (!s->ops->send_lent)
 		return -ENOTSUP;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	return s->ops->send_lent(s->impl, cx, pkts, n);
 }
 
@@ -263,6 +276,8 @@ intptr_t keel_tcp_accept(struct keel_cx *cx, struct keel_tcp *l,
 		return -EINVAL;
 	if (c->ops)
 		return -EBUSY;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	return l->ops->accept(l->impl, cx, c, peer);
 }
 
@@ -272,6 +287,8 @@ ssize_t keel_tcp_read(struct keel_cx *cx, struct keel_tcp *c, void *buf,
 	TCP_CHECK(c);
 	if (!cx || (!buf && len))
 		return -EINVAL;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	return c->ops->read(c->impl, cx, buf, len);
 }
 
@@ -281,6 +298,8 @@ ssize_t keel_tcp_write(struct keel_cx *cx, struct keel_tcp *c,
 	TCP_CHECK(c);
 	if (!cx || (!buf && len))
 		return -EINVAL;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	return c->ops->write(c->impl, cx, buf, len);
 }
 
@@ -290,6 +309,8 @@ ssize_t keel_tcp_write_all(struct keel_cx *cx, struct keel_tcp *c,
 	TCP_CHECK(c);
 	if (!cx || !done || (!buf && len) || *done > len)
 		return -EINVAL;
+	if (keel_coop(cx) == KEEL_PENDING)
+		return KEEL_PENDING;
 	while (*done < len) {
 		ssize_t n = c->ops->write(c->impl, cx, (const char *)buf + *done,
 					  len - *done);

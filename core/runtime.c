@@ -140,6 +140,7 @@ int keel_runtime_create(const struct keel_config *cfg,
 		return -ENOMEM;
 	rt->cfg = *cfg;
 	pthread_mutex_init(&rt->clock_lock, NULL);
+	pthread_mutex_init(&rt->shutdown_lock, NULL);
 	if (!rt->cfg.budget)
 		rt->cfg.budget = KEEL_DEFAULT_BUDGET;
 	rt->sched = find_sched(cfg->sched);
@@ -165,6 +166,7 @@ err:
 	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
 		free(rt->driver_args[i]);
 	pthread_mutex_destroy(&rt->clock_lock);
+	pthread_mutex_destroy(&rt->shutdown_lock);
 	free(rt);
 	return rc;
 }
@@ -204,11 +206,16 @@ intptr_t keel_runtime_block_on(struct keel_runtime *rt, keel_poll_fn *poll,
 	return r;
 }
 
-/* Async-signal-safe with a driver: an atomic store and the driver's unpark
- * (a write). Without one the fallback takes a mutex. */
+/* Async-signal-safe with a driver: atomics and the driver's unpark (a
+ * write). Without one the fallback takes a mutex. The first request goes
+ * to a task awaiting keel_shutdown_poll, if there is one; otherwise, and
+ * at the second request, the workers stop. */
 void keel_runtime_shutdown(struct keel_runtime *rt)
 {
-	atomic_store(&rt->shutdown, true);
+	unsigned before = atomic_fetch_add(&rt->shutdown_requests, 1);
+
+	if (before || !atomic_load(&rt->graceful))
+		atomic_store(&rt->shutdown, true);
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		keel__worker_unpark(rt->workers[i]);
 }
@@ -220,10 +227,12 @@ void keel_runtime_destroy(struct keel_runtime *rt)
 	if (rt->cfg.stats)
 		keel_runtime_print_stats(rt, stderr);
 	rt->sched->destroy(rt->sched_impl);
+	keel_waker_drop(&rt->shutdown_waker); /* its message is taken below */
 	keel__runtime_teardown(rt);
 	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
 		free(rt->driver_args[i]);
 	pthread_mutex_destroy(&rt->clock_lock);
+	pthread_mutex_destroy(&rt->shutdown_lock);
 	free(rt);
 }
 

@@ -266,6 +266,16 @@ const struct keel_waker *keel_cx_waker(struct keel_cx *cx)
 	return &cx->waker;
 }
 
+intptr_t keel_coop(struct keel_cx *cx)
+{
+	if (cx->budget) {
+		cx->budget--;
+		return 0;
+	}
+	keel_waker_wake_by_ref(&cx->waker);
+	return KEEL_PENDING;
+}
+
 void keel_waker_register(struct keel_waker *slot, struct keel_cx *cx)
 {
 	if (keel_waker_will_wake(slot, &cx->waker))
@@ -453,6 +463,7 @@ static intptr_t task_poll(struct keel_worker *w, struct keel_task *t)
 	struct keel_cx cx = {
 		t, w,
 		{ t->shared ? &keel__task_shared_waker_ops : &keel__task_waker_ops, t },
+		KEEL_COOP_BUDGET,
 	};
 
 	w->stats.polls++;

@@ -37,6 +37,52 @@ uint64_t keel_now(struct keel_cx *cx)
 	return cx->worker->now;
 }
 
+uint64_t keel_clock_now(struct keel_cx *cx)
+{
+	return keel__worker_clock(cx->worker);
+}
+
+/* Pass a shutdown request on to the task awaiting keel_shutdown_poll. */
+static size_t worker_pass_shutdown(struct keel_worker *w)
+{
+	struct keel_runtime *rt = w->rt;
+	unsigned n = atomic_load_explicit(&rt->shutdown_requests, memory_order_relaxed);
+	struct keel_waker wk;
+
+	if (n == rt->shutdown_seen || w != rt->home)
+		return 0;
+	rt->shutdown_seen = n;
+	pthread_mutex_lock(&rt->shutdown_lock);
+	wk = rt->shutdown_waker;
+	rt->shutdown_waker = (struct keel_waker){ 0 };
+	pthread_mutex_unlock(&rt->shutdown_lock);
+	keel_waker_wake(&wk);
+	return 1;
+}
+
+intptr_t keel_shutdown_poll(struct keel_cx *cx)
+{
+	struct keel_runtime *rt;
+	struct keel_waker old = { 0 };
+
+	if (!cx)
+		return -EINVAL;
+	rt = cx->worker->rt;
+	if (atomic_load(&rt->shutdown_requests))
+		return 0;
+	pthread_mutex_lock(&rt->shutdown_lock);
+	if (!keel_waker_will_wake(&rt->shutdown_waker, &cx->waker)) {
+		old = rt->shutdown_waker;
+		rt->shutdown_waker = keel_waker_clone(&cx->waker);
+	}
+	pthread_mutex_unlock(&rt->shutdown_lock);
+	keel_waker_drop(&old);
+	atomic_store(&rt->graceful, true);
+	/* A request that came before `graceful` was seen stopped the runtime
+	 * outright; one that comes after is passed on by the home worker. */
+	return atomic_load(&rt->shutdown_requests) ? 0 : KEEL_PENDING;
+}
+
 /* ------------------------------------------------------------- run queue */
 
 void keel__worker_schedule(struct keel_worker *w, struct keel_task *t)
@@ -379,6 +425,7 @@ void keel_worker_run(struct keel_worker *w, struct keel_join *until)
 			busy += w->rt->sched->tick(w->rt->sched_impl, w);
 		busy += worker_poll_drivers(w);
 		busy += worker_fire_timers(w);
+		busy += worker_pass_shutdown(w);
 		if (!busy && !worker_has_tasks(w))
 			worker_park(w);
 	}

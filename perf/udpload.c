@@ -754,7 +754,7 @@ int main(int argc, char **argv)
 	}
 	/* Positional arguments in front of the "--" are kept in their order;
 	 * only where the options sit among them moves. */
-	rc = keel_main(n, v, USAGE, load, load_drop, sizeof(struct load),
+	rc = keel_main(n, v, USAGE, NULL, load, load_drop, sizeof(struct load),
 		       offsetof(struct load, args));
 	free(v);
 	return rc;

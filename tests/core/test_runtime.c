@@ -133,3 +133,85 @@ Test(runtime, strerror_texts)
 	cr_assert_str_eq(keel_strerror(-EINVAL), strerror(EINVAL));
 	cr_assert_str_eq(keel_strerror(-100000), "not a keel error code");
 }
+
+Test(runtime, program_options_pass_through_when_asked)
+{
+	char *argv[] = { "prog", "--flows=4", "--sched=local", "host:1", "--x",
+			 "--", "--after", NULL };
+	int argc = 7;
+	struct keel_config cfg = { 0 };
+
+	cr_assert_eq(keel_args_parse_opts(&argc, argv, "prog", "  --flows=N\n", &cfg), 0);
+	cr_assert_eq(argc, 5);
+	cr_assert_str_eq(argv[1], "--flows=4");
+	cr_assert_str_eq(argv[2], "host:1");
+	cr_assert_str_eq(argv[3], "--x");
+	cr_assert_str_eq(argv[4], "--after");
+	cr_assert_str_eq(cfg.sched, "local", "keel's own options are still keel's");
+}
+
+/* Graceful shutdown: the first request wakes the task awaiting
+ * keel_shutdown_poll, which finishes and returns its result. */
+struct graceful {
+	struct keel_co co;
+	intptr_t r;
+};
+
+static intptr_t graceful_poll(void *frame, struct keel_cx *cx)
+{
+	struct graceful *g = frame;
+
+	KEEL_BEGIN(g);
+	KEEL_AWAIT(g, g->r, keel_shutdown_poll(cx));
+	KEEL_RETURN(g, 7);
+	KEEL_END(g);
+}
+
+Test(runtime, shutdown_is_graceful_when_awaited)
+{
+	struct keel_runtime *rt;
+	struct graceful g = { 0 };
+	pthread_t th;
+
+	cr_assert_eq(keel_runtime_create(NULL, &rt), 0);
+	pthread_create(&th, NULL, shut_later, rt);
+	cr_assert_eq(keel_runtime_block_on(rt, graceful_poll, NULL, &g, sizeof(g)), 7);
+	pthread_join(th, NULL);
+	keel_runtime_destroy(rt);
+}
+
+/* A second request stops the runtime even if the task ignores the first. */
+struct stubborn {
+	struct keel_co co;
+	intptr_t r;
+};
+
+static intptr_t stubborn_poll(void *frame, struct keel_cx *cx)
+{
+	struct stubborn *s = frame;
+
+	KEEL_BEGIN(s);
+	KEEL_AWAIT(s, s->r, keel_shutdown_poll(cx));
+	KEEL_AWAIT(s, s->r, KEEL_PENDING + 0 * s->r); /* never finishes */
+	KEEL_END(s);
+}
+
+static void *shut_twice(void *rt)
+{
+	shut_later(rt);
+	shut_later(rt);
+	return NULL;
+}
+
+Test(runtime, second_shutdown_request_stops)
+{
+	struct keel_runtime *rt;
+	struct stubborn s = { 0 };
+	pthread_t th;
+
+	cr_assert_eq(keel_runtime_create(NULL, &rt), 0);
+	pthread_create(&th, NULL, shut_twice, rt);
+	cr_assert_eq(keel_runtime_block_on(rt, stubborn_poll, NULL, &s, sizeof(s)), -EINTR);
+	pthread_join(th, NULL);
+	keel_runtime_destroy(rt);
+}

@@ -494,3 +494,43 @@ KEEL_TEST(task, cancel_releases_pending_socket_operation, struct t_cancel_io)
 	cr_assert_eq(keel_udp_close(&f->sock), 0);
 	KEEL_END(f);
 }
+
+/* The cooperative budget: a task whose socket operations are always ready
+ * still yields every KEEL_COOP_BUDGET operations. */
+struct t_coop {
+	struct keel_co co;
+	struct keel_udp s;
+	struct keel_addr a;
+	intptr_t r;
+	int i, polls;
+};
+
+static intptr_t coop_body(void *frame, struct keel_cx *cx)
+{
+	struct t_coop *f = frame;
+
+	f->polls++;
+	KEEL_BEGIN(f);
+	keel_addr_parse("127.0.0.1:0", &f->a);
+	if (keel_udp_bind(cx, &f->s, &f->a, NULL) < 0 ||
+	    keel_udp_local_addr(&f->s, &f->a) < 0)
+		KEEL_RETURN(f, -EIO);
+	f->polls = 1;
+	for (f->i = 0; f->i < 300; f->i++) /* to itself: always ready */
+		KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->s, "x", 1, &f->a));
+	keel_udp_close(&f->s);
+	KEEL_RETURN(f, f->polls);
+	KEEL_END(f);
+}
+
+KEEL_TEST(task, coop_budget_yields_between_ready_operations, struct t_join)
+{
+	KEEL_BEGIN(f);
+	cr_assert_eq(keel_spawn(cx, coop_body, NULL, &(struct t_coop){ 0 },
+				sizeof(struct t_coop), &f->j), 0);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+	/* 300 operations with 128 per poll: pending at the 129th and the
+	 * 257th, so three polls (the bind counted none). */
+	cr_assert_eq(f->r, 3, "polls: %ld", (long)f->r);
+	KEEL_END(f);
+}

@@ -119,6 +119,19 @@ static inline bool keel_waker_will_wake(const struct keel_waker *a,
 /** The waker of the task being polled through \p cx (borrowed). */
 const struct keel_waker *keel_cx_waker(struct keel_cx *cx);
 
+/** Socket operations one poll of a task may do before keel_coop yields. */
+#define KEEL_COOP_BUDGET 128
+
+/**
+ * Cooperative budget: every socket operation of the API calls this first.
+ * Ready with 0 while the polled task has budget left (one is used); once it
+ * has done KEEL_COOP_BUDGET operations in this poll, it wakes the task and
+ * returns KEEL_PENDING, so a task whose sockets always have data still lets
+ * the others, the drivers and the timers run. The operation then happens
+ * on the next poll: under KEEL_AWAIT nothing changes but the interleaving.
+ */
+intptr_t keel_coop(struct keel_cx *cx);
+
 /**
  * Store the waker of \p cx in \p slot, releasing what was there; keeps the
  * slot as it is when it already wakes the same task (no refcount traffic).

@@ -9,8 +9,9 @@
  *   --stats         print the runtime's counters at exit
  *   --verbose       let the application say more
  *   --help          print the usage, the options and what is linked
- * Anything else that starts with "--" is an error; the rest are the
- * program's positional arguments.
+ * Anything else that starts with "--" is an error, unless the program
+ * takes options of its own (KEEL_MAIN_OPTS): then it is passed on to the
+ * program with the positional arguments, in order.
  */
 #ifndef KEEL_MAIN_H
 #define KEEL_MAIN_H
@@ -37,22 +38,39 @@ struct keel_args {
 int keel_args_parse(int *argc, char **argv, const char *usage,
 		    struct keel_config *cfg);
 
-/** What KEEL_MAIN expands to: parse, create the runtime, block on the
- *  frame, destroy. SIGINT and SIGTERM shut the runtime down cleanly. */
-int keel_main(int argc, char **argv, const char *usage, keel_poll_fn *poll,
-	      keel_drop_fn *drop, size_t size, size_t args_offset);
+/**
+ * keel_args_parse for a program with options of its own: \p app_options
+ * (its help text, printed by --help) non-NULL lets unknown "--" options
+ * through, in order, with the positional arguments.
+ */
+int keel_args_parse_opts(int *argc, char **argv, const char *usage,
+			 const char *app_options, struct keel_config *cfg);
+
+/** What KEEL_MAIN and KEEL_MAIN_OPTS expand to: parse, create the runtime,
+ *  block on the frame, destroy. SIGINT and SIGTERM shut the runtime down
+ *  (see keel_runtime_shutdown and keel_shutdown_poll). */
+int keel_main(int argc, char **argv, const char *usage,
+	      const char *app_options, keel_poll_fn *poll, keel_drop_fn *drop,
+	      size_t size, size_t args_offset);
 
 /**
  * An async main. \p type is the frame (first member `struct keel_co co`,
  * and a `struct keel_args args` member that receives the positional
- * arguments); \p drop its destructor or NULL. The exit status is 0 when the
- * task returns >= 0, else 1 after printing the error.
+ * arguments); \p drop its destructor or NULL. The task's result is the
+ * exit status: 0..255 as returned (so a program that printed its own error
+ * returns e.g. 2), a negative errno is printed with keel_strerror and gives
+ * 1. A shutdown by signal that was not handled gracefully exits 0.
  */
 #define KEEL_MAIN(poll, drop, type, usage)                                     \
+	KEEL_MAIN_OPTS(poll, drop, type, usage, NULL)
+
+/** KEEL_MAIN for a program with "--" options of its own, described by
+ *  \p app_options for --help; they reach it in args, in order. */
+#define KEEL_MAIN_OPTS(poll, drop, type, usage, app_options)                   \
 	int main(int argc, char **argv)                                        \
 	{                                                                      \
-		return keel_main(argc, argv, (usage), (poll), (drop),          \
-				 sizeof(type), offsetof(type, args));          \
+		return keel_main(argc, argv, (usage), (app_options), (poll),   \
+				 (drop), sizeof(type), offsetof(type, args));  \
 	}
 
 /* KEEL_BENCH is reserved for the benchmark harness (perf/). */

@@ -56,10 +56,21 @@ intptr_t keel_runtime_block_on(struct keel_runtime *rt, keel_poll_fn *poll,
 			       size_t size);
 
 /**
- * Make keel_runtime_block_on return -EINTR soon, from any thread or from a
- * signal handler (async-signal-safe). The tasks are cancelled at destroy.
+ * Ask the runtime to shut down, from any thread or from a signal handler
+ * (async-signal-safe; KEEL_MAIN calls it on SIGINT and SIGTERM). If a task
+ * awaits keel_shutdown_poll, the first request wakes it and the program
+ * ends when its root task returns; otherwise, and at a second request,
+ * keel_runtime_block_on returns -EINTR soon and the tasks are cancelled at
+ * destroy.
  */
 void keel_runtime_shutdown(struct keel_runtime *rt);
+
+/**
+ * Ready with 0 once a shutdown was requested; pending until then. Awaiting
+ * it (one task at a time) turns the first request into a graceful one: the
+ * task gets to finish its work, print its summary, and return.
+ */
+intptr_t keel_shutdown_poll(struct keel_cx *cx);
 
 /**
  * Destroy: every task still alive is cancelled (its drop runs), every

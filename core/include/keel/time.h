@@ -39,8 +39,19 @@ struct keel_timer {
 	uint8_t level, slot;	     /* where in the wheel */
 };
 
-/** Now, on the clock of the worker polling \p cx. */
+/**
+ * Now, on the clock of the worker polling \p cx, as read at the start of
+ * the worker's current tick: free to call, the same for every task of the
+ * tick, and what the timers compare against. It does not move within one
+ * poll: a loop waiting for it inside a poll never ends; use a timer.
+ */
 uint64_t keel_now(struct keel_cx *cx);
+
+/**
+ * Read the worker's clock now (one clock_gettime, or the test clock): for
+ * timestamps that must be exact, such as a latency measured in a payload.
+ */
+uint64_t keel_clock_now(struct keel_cx *cx);
 
 /**
  * Sleep until \p deadline (ns on keel_now's clock). The first call arms
