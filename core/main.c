@@ -130,10 +130,12 @@ int keel_main(int argc, char **argv, const char *usage,
 		(struct keel_args){ argc, argv };
 	rc = keel_runtime_create(&cfg, &rt);
 	if (rc < 0) {
-		fprintf(stderr, "%s: cannot start the runtime: %s\n", argv[0],
-			keel_strerror(rc));
+		/* -ENOENT: the message listing what is linked was printed. */
+		if (rc != -ENOENT)
+			fprintf(stderr, "%s: cannot start the runtime: %s\n",
+				argv[0], keel_strerror(rc));
 		free(frame);
-		return 1;
+		return 2;
 	}
 	signal_rt = rt;
 	memset(&sa, 0, sizeof(sa));
