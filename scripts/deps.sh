@@ -4,8 +4,10 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc libcriterion-dev valgrind
-      clang libclang-rt-14-dev llvm
-      iproute2 netcat-openbsd)
+      clang libclang-rt-14-dev llvm                     # BPF, libFuzzer
+      libbpf-dev libxdp-dev xdp-tools bpftool           # drivers/xdp
+      dpdk dpdk-dev libdpdk-dev                         # drivers/dpdk
+      iproute2 ethtool iputils-ping netcat-openbsd)     # test fixtures
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
