@@ -333,8 +333,16 @@ int keel__xdp_umem_open(struct keel__xdp *d)
 		d->umem = NULL;
 		return umem_error(d, "registering the UMEM", rc < 0 ? rc : -rc);
 	}
-	rc = xsk_socket__create(&d->xsk, d->ifname, d->queue, d->umem, &d->rx,
-				&d->tx, &sc);
+	/* The kernel lets go of a closed socket's queue asynchronously (a
+	 * workqueue): a queue just given up by a runtime of this process,
+	 * or by a process that just exited, reads as busy for a moment. */
+	for (int tries = 0;; tries++) {
+		rc = xsk_socket__create(&d->xsk, d->ifname, d->queue, d->umem,
+					&d->rx, &d->tx, &sc);
+		if (rc != -EBUSY || tries == 100)
+			break;
+		usleep(10 * 1000);
+	}
 	if (rc) {
 		d->xsk = NULL;
 		return socket_error(d, rc < 0 ? rc : -rc);

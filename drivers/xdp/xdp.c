@@ -329,6 +329,9 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 	}
 	cfg.mtu = d->mtu > 9000 ? 9000 : d->mtu;
 	cfg.gateway = a.gw;
+	/* Room for a burst of replies to a peer first heard of (a quarter
+	 * of it per neighbour) while the kernel is asked for its MAC. */
+	cfg.arp_queue_len = 256;
 	rc = keel_net_create(&cfg, &d->net);
 	if (rc < 0) {
 		fprintf(stderr, "keel: xdp: %s: bad address configuration "
@@ -489,11 +492,15 @@ static int xdp_park(void *drv, int64_t timeout_ns)
 		KEEL__XSTAT_ADD(d, parks, 1);
 	if (d->busy)
 		return busy_park(d, timeout_ns);
-	/* A writer waits for TX room: POLLOUT reports it (and poll(2)
-	 * itself drives copy-mode transmission). */
-	if (d->wr_waiting || d->tx_kick)
+	/* A writer waits for TX room or frames: POLLOUT says when the
+	 * kernel took from the TX ring (poll(2) itself drives copy-mode
+	 * transmission). Descriptors a kick left behind (the kernel said
+	 * busy) get another kick within a millisecond. */
+	if (d->wr_waiting)
 		p[0].events |= POLLOUT;
-	if (arp_waiting(d))
+	if (d->tx_kick)
+		cap = (int64_t)NS_PER_MS;
+	else if (arp_waiting(d))
 		cap = 100 * (int64_t)NS_PER_MS;
 	if (timeout_ns >= 0 && (cap < 0 || timeout_ns < cap))
 		cap = timeout_ns;

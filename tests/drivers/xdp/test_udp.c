@@ -20,6 +20,7 @@ struct io_frame {
 	struct keel_udp s;
 	struct keel_addr ka, pa, from;
 	struct keel_xdp_stats st;
+	struct keel_dgram v;
 	unsigned char buf[2048], want[2048];
 };
 
@@ -303,14 +304,11 @@ XT_TEST(udp, truncation_is_reported, struct io_frame, "")
 	cr_assert_eq(f->r, -EMSGSIZE);
 	cr_assert_arr_eq(f->buf, f->want, 10, "the first bytes are kept");
 	xt_ksend(f->pfd, f->want, 100, &f->ka);
-	{
-		struct keel_dgram v = { .buf = f->buf, .cap = 20 };
-
-		XT_AWAIT(f, keel_udp_recv_batch(cx, &f->s, &v, 1));
-		cr_assert_eq(f->r, 1);
-		cr_assert_eq(v.len, 20);
-		cr_assert_eq(v.flags, KEEL_DGRAM_TRUNC);
-	}
+	f->v = (struct keel_dgram){ .buf = f->buf, .cap = 20 };
+	XT_AWAIT(f, keel_udp_recv_batch(cx, &f->s, &f->v, 1));
+	cr_assert_eq(f->r, 1);
+	cr_assert_eq(f->v.len, 20);
+	cr_assert_eq(f->v.flags, KEEL_DGRAM_TRUNC);
 	cr_assert_eq(xt_stats(cx).base.rx_truncated, 2);
 	close(f->pfd);
 	keel_udp_close(&f->s);
@@ -354,28 +352,24 @@ struct api_frame {
 	struct keel_timer t;
 	intptr_t r, r2;
 	struct keel_udp a, b, c;
-	struct keel_addr addr;
+	struct keel_addr addr, v6, self, dst;
 	int kfd;
 	char buf[2048];
 };
 
 XT_TEST(udp, api_edges, struct api_frame, "")
 {
-	struct keel_addr any = xt_addr("0.0.0.0", 0), v6 = xt_addr("::1", 0);
-	struct keel_addr other = xt_addr("10.9.9.9", 0), dst = xt_peer(9);
-
 	KEEL_BEGIN(f);
 	/* port 0: a port the kernel chose, held in the kernel */
-	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
+	f->addr = xt_addr("0.0.0.0", 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &f->addr, NULL), 0);
 	cr_assert_eq(keel_udp_local_addr(&f->a, &f->addr), 0);
 	cr_assert_eq(f->addr.sa.sa_family, AF_INET);
 	cr_assert_eq(f->addr.in4.sin_addr.s_addr, 0);
 	cr_assert_neq(keel_addr_port(&f->addr), 0);
-	{
-		struct keel_addr same = xt_ours(keel_addr_port(&f->addr));
+	f->addr = xt_ours(keel_addr_port(&f->addr));
+	cr_assert_eq(keel_udp_bind(cx, &f->b, &f->addr, NULL), -EADDRINUSE);
 
-		cr_assert_eq(keel_udp_bind(cx, &f->b, &same, NULL), -EADDRINUSE);
-	}
 	/* a port a kernel socket of our namespace holds */
 	f->kfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	f->addr = xt_ours(XT_PORT + 5);
@@ -385,27 +379,26 @@ XT_TEST(udp, api_edges, struct api_frame, "")
 	cr_assert_eq(keel_udp_bind(cx, &f->b, &f->addr, NULL), 0,
 		     "free once the kernel socket is gone");
 
-	cr_assert_eq(keel_udp_bind(cx, &f->c, &v6, NULL), -EAFNOSUPPORT);
-	cr_assert_eq(keel_udp_bind(cx, &f->c, &other, NULL), -EADDRNOTAVAIL);
-	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), -EBUSY);
+	f->v6 = xt_addr("::1", 9);
+	f->self = xt_addr("10.9.9.9", 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->c, &f->v6, NULL), -EAFNOSUPPORT);
+	cr_assert_eq(keel_udp_bind(cx, &f->c, &f->self, NULL), -EADDRNOTAVAIL);
+	cr_assert_eq(keel_udp_bind(cx, &f->a, &f->self, NULL), -EBUSY);
 
 	/* kernel-only options */
 	cr_assert_eq(keel_udp_set_ttl(&f->a, 5), -ENOTSUP);
 	cr_assert_eq(keel_udp_set_broadcast(&f->a, 1), -ENOTSUP);
-	cr_assert_eq(keel_udp_join(&f->a, &other, 0), -ENOTSUP);
+	cr_assert_eq(keel_udp_join(&f->a, &f->self, 0), -ENOTSUP);
 
 	/* bad sends */
-	v6 = xt_addr("::1", 9);
-	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &v6));
+	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->v6));
 	cr_assert_eq(f->r, -EAFNOSUPPORT);
-	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, f->buf, 1473, &dst));
+	f->dst = xt_peer(9);
+	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, f->buf, 1473, &f->dst));
 	cr_assert_eq(f->r, -EMSGSIZE);
-	{
-		struct keel_addr self = xt_ours(9);
-
-		XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &self));
-		cr_assert_eq(f->r, -EHOSTUNREACH, "no sending to ourselves");
-	}
+	f->self = xt_ours(9);
+	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->self));
+	cr_assert_eq(f->r, -EHOSTUNREACH, "no sending to ourselves");
 	cr_assert_eq(keel_udp_close(&f->a), 0);
 	cr_assert_eq(keel_udp_close(&f->b), 0);
 	/* the port is the kernel's again */
