@@ -269,8 +269,9 @@ static int socket_error(const struct keel__xdp *d, int rc)
 	case EINVAL:
 		fprintf(stderr,
 			"keel: xdp: AF_XDP socket on %s queue %u: %s: does the "
-			"queue exist? (`ethtool -l %s` lists them)\n",
-			d->ifname, d->queue, strerror(-rc), d->ifname);
+			"queue exist? (`ethtool -l %s` lists them; a veth gets "
+			"more with `ethtool -L %s rx N tx N`)\n",
+			d->ifname, d->queue, strerror(-rc), d->ifname, d->ifname);
 		break;
 	case EBUSY:
 		fprintf(stderr,

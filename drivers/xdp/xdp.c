@@ -578,7 +578,8 @@ void keel_xdp_stats_read(void *drv, struct keel_xdp_stats *out)
 		.rx_truncated = LOAD(rx_truncated),
 		.rx_dropped = out->no_socket + out->sock_queue_full +
 			      out->not_udp + bad + ks.rx_dropped +
-			      ks.rx_ring_full + ks.rx_fill_ring_empty_descs,
+			      ks.rx_ring_full, /* fill-empty drops are in
+						  rx_dropped already */
 		.tx_dropped = tx_bad + ks.tx_invalid_descs,
 		.polls = LOAD(polls),
 		.events = LOAD(events),

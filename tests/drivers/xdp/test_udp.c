@@ -345,6 +345,53 @@ XT_TEST(udp, full_socket_queue_drops_and_counts, struct io_frame, ",rxq=8")
 	KEEL_END(f);
 }
 
+/* ------------------------------------------------------------ overload */
+
+/* Nobody reads and the datagrams keep coming: the socket holds what the
+ * UMEM lets it (the fill ring never gets the last 256 frames), the kernel
+ * drops the rest for want of a frame, every drop is counted, memory does
+ * not grow, and the service recovers once it reads. */
+#define FLOOD 1500
+
+XT_TEST(udp, overload_sheds_load, struct io_frame, ",frames=1024,rxq=4096")
+{
+	KEEL_BEGIN(f);
+	io_setup(f, cx);
+	for (f->i = 0; f->i < FLOOD; f->i++) {
+		xt_ksend(f->pfd, "flood", 5, &f->ka);
+		if (f->i % 50 == 49)
+			XT_SLEEP(f, KEEL_MS);
+	}
+	XT_UNTIL(f, xt_stats(cx).base.rx_packets + xt_stats(cx).k_rx_dropped +
+			    xt_stats(cx).k_rx_ring_full == FLOOD);
+	f->st = xt_stats(cx);
+	cr_assert_eq(f->r, 0, "all accounted for: %lu delivered, %lu dropped "
+		     "by the kernel, %lu RX ring full",
+		     (unsigned long)f->st.base.rx_packets,
+		     (unsigned long)f->st.k_rx_dropped,
+		     (unsigned long)f->st.k_rx_ring_full);
+	cr_assert_leq(f->st.base.rx_packets, 1024 - 256,
+		      "the TX reserve was never given to the fill ring");
+	cr_assert_gt(f->st.k_rx_dropped, 0);
+	cr_assert_eq(f->st.k_fill_empty, f->st.k_rx_dropped,
+		     "dropped for want of a frame");
+	cr_assert_geq(f->st.base.rx_dropped, f->st.k_rx_dropped);
+	/* read it all back, then it receives again */
+	for (f->got = 0; f->got < f->st.base.rx_packets; f->got++)
+		XT_AWAIT(f, keel_udp_recv_from(cx, &f->s, f->buf, sizeof(f->buf),
+					       NULL));
+	cr_assert_eq(xt_stats(cx).frames_app, 0);
+	/* the frames go back to the fill ring at the driver's next poll */
+	XT_UNTIL(f, xt_stats(cx).frames_kernel == 1024 - 256);
+	xt_ksend(f->pfd, "after", 5, &f->ka);
+	XT_AWAIT(f, keel_udp_recv_from(cx, &f->s, f->buf, sizeof(f->buf), NULL));
+	cr_assert_eq(f->r, 5);
+	cr_assert_arr_eq(f->buf, "after", 5);
+	close(f->pfd);
+	keel_udp_close(&f->s);
+	KEEL_END(f);
+}
+
 /* ------------------------------------------------------ API edges */
 
 struct api_frame {

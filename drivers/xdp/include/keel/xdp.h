@@ -63,9 +63,10 @@ struct keel_xdp_stats {
 	uint64_t not_udp;	  /**< valid frame but not UDP (ARP, ICMP) */
 	uint64_t bad_frame;	  /**< net/ dropped it: net.drops says why */
 	/* kernel-side (XDP_STATISTICS): frames the kernel could not hand us */
-	uint64_t k_rx_dropped;	  /**< too long for a frame, or other drop */
+	uint64_t k_rx_dropped;	  /**< no frame for it (fill ring empty), or
+				       too long for one */
 	uint64_t k_rx_ring_full;  /**< RX ring full: poll did not keep up */
-	uint64_t k_fill_empty;	  /**< fill ring empty: no frame to put it in */
+	uint64_t k_fill_empty;	  /**< of k_rx_dropped: fill ring was empty */
 	uint64_t k_rx_invalid, k_tx_invalid; /**< bad descriptors */
 
 	/* transmit */
