@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dpdk_echo: the other process of the DPDK two-process tests, a keel UDP
- * echo on whatever --driver says. It answers COUNT datagrams and exits 0,
- * or exits 1 when none came for 20 s (every wait is bounded).
+ * echo on whatever --driver says. It answers COUNT datagrams and exits 0
+ * (200 ms later, for the last echo to leave), or exits 1 when none came
+ * for 20 s (every wait is bounded).
  * usage: dpdk_echo --driver=dpdk:... ADDR:PORT COUNT
  */
 #include <errno.h>
@@ -46,6 +47,8 @@ static intptr_t echo(void *frame, struct keel_cx *cx)
 			KEEL_RETURN(f, f->sent);
 		f->done++;
 	}
+	/* Let the last echo leave before the port closes under it. */
+	KEEL_AWAIT(f, f->n, keel_sleep_for(cx, &f->t, 200 * KEEL_MS));
 	KEEL_END(f);
 }
 

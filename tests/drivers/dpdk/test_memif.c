@@ -2,8 +2,9 @@
 /*
  * Two processes, keel to keel over net_memif (shared memory between two
  * EALs, each with its own file prefix): this process is the memif server
- * and a client; dpdk_echo, started with fork + exec, is the other end. The
- * first datagrams also carry the ARP exchange between the two keels.
+ * and a UDP client; dpdk_echo, started with fork + exec once the server
+ * listens, is the other end. The first datagrams also carry the ARP
+ * exchange between the two keels.
  */
 #include "dtest.h"
 
@@ -93,6 +94,10 @@ static int wait_bounded(pid_t pid, int sec)
 static void memif_case(const char *park)
 {
 	char path[512], drv[512], spec[512], count[16];
+	struct keel_config cfg = { .sched = "local", .driver = spec };
+	struct keel_runtime *rt;
+	const char *exe;
+	intptr_t r;
 	pid_t pid;
 	int st;
 
@@ -106,17 +111,23 @@ static void memif_case(const char *park)
 		 "dpdk:ip=" DT_KEEL_IP "/24,park=%s -- " DT_EAL
 		 " --vdev=net_memif0,role=server,%s", park, memif_arg);
 	snprintf(count, sizeof(count), "%d", N_ECHO);
-	echo_path(path, sizeof(path));
+	exe = echo_path(path, sizeof(path));
+	/* The server first: a memif client connects once, when its port
+	 * starts, and stays down if nobody listens yet. */
+	cr_assert_eq(keel_runtime_create(&cfg, &rt), 0);
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		execl(path, path, drv, DT_PEER_IP ":7", count, (char *)NULL);
+		execl(exe, exe, drv, DT_PEER_IP ":7", count, (char *)NULL);
 		_exit(127);
 	}
-	dt_run(spec, client_body, sizeof(struct client));
+	r = keel_runtime_block_on(rt, client_body, NULL, &(struct client){ .r = 0 },
+				  sizeof(struct client));
+	keel_runtime_destroy(rt);
+	cr_assert_eq(r, 0, "%s", keel_strerror(r));
 	st = wait_bounded(pid, 20);
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "dpdk_echo (%s): status 0x%x", path, st);
+		  "dpdk_echo (%s): status 0x%x", exe, st);
 }
 
 Test(memif, two_processes_keel_to_keel_sleeping)
