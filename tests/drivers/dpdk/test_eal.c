@@ -172,11 +172,29 @@ Test(eal, bad_keel_options)
 	dt_run("dpdk:" RING " -- " RING_EAL, nothing_body, sizeof(struct nothing));
 }
 
+/*
+ * DPDK 22.11 leaks on a failed rte_eal_init: eal_save_args (lib/eal/common/
+ * eal_common_options.c) keeps a calloc'd copy of argv for telemetry, and
+ * only rte_eal_cleanup frees it; init's error paths do not, and the next
+ * init overwrites the pointer (80 + 100 bytes here). Under LeakSanitizer
+ * that failed init alone is left out of the leak check.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define DT_DPDK_LEAKS_BEGIN() __lsan_disable()
+#define DT_DPDK_LEAKS_END()   __lsan_enable()
+#else
+#define DT_DPDK_LEAKS_BEGIN() ((void)0)
+#define DT_DPDK_LEAKS_END()   ((void)0)
+#endif
+
 Test(eal, bad_eal_arguments_then_good_ones)
 {
 	dt_need_root();
+	DT_DPDK_LEAKS_BEGIN();
 	expect_error("dpdk:" RING " -- " DT_EAL " --no-such-eal-option",
 		     -EINVAL, "bad EAL arguments");
+	DT_DPDK_LEAKS_END();
 	/* EAL stops before it starts anything on bad arguments: a second
 	 * attempt in the same process works. */
 	dt_run("dpdk:" RING " -- " RING_EAL, nothing_body, sizeof(struct nothing));
