@@ -48,7 +48,10 @@ static pthread_mutex_t prog_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct keel__xdp_prog *progs;
 
 /* libbpf's own messages are for whoever debugs keel: with KEEL_XDP_DEBUG
- * set they go to stderr, otherwise keel's message says what failed. */
+ * set they go to stderr, otherwise keel's message says what failed. The
+ * format is libbpf's (clang wants a literal even with a va_list). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
@@ -57,6 +60,7 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
 	fputs("keel: xdp: ", stderr);
 	return vfprintf(stderr, fmt, ap);
 }
+#pragma GCC diagnostic pop
 
 static int map_fd(struct bpf_object *obj, const char *name)
 {
