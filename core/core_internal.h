@@ -63,7 +63,6 @@ enum {
 	KEEL__T_NOTIFIED = 1u << 2,  /* woken while running: poll again */
 	KEEL__T_CANCELLED = 1u << 3, /* cancel requested */
 	KEEL__T_DONE = 1u << 4,	     /* completed or cancelled; frame dropped */
-	KEEL__T_JOINED = 1u << 5,    /* a join handle exists */
 };
 
 /* State of a task on a migrating scheduler (pool, steal): `astate`, changed

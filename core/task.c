@@ -322,7 +322,7 @@ static struct keel_task *task_new(struct keel_worker *from,
 		atomic_init(&t->astate, KEEL__S_SCHEDULED);
 	} else {
 		t->refs = joined ? 2 : 1;
-		t->state = joined ? KEEL__T_JOINED : 0;
+		t->state = 0;
 		atomic_init(&t->arefs, 0);
 		atomic_init(&t->astate, 0);
 	}

@@ -15,6 +15,7 @@
 #include "core_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,6 +635,10 @@ void keel__runtime_teardown(struct keel_runtime *rt)
 			w->stats.leaked++;
 			keel__cache_free(&w->cache, t, t->cls);
 		}
+		if (w->stats.leaked && rt->cfg.stats)
+			fprintf(stderr, "keel: worker %u: %" PRIu64 " tasks were "
+				"neither joined nor detached\n", w->index,
+				w->stats.leaked);
 	}
 #undef EACH_WORKER
 	keel__tls_worker = prev;
