@@ -399,6 +399,16 @@ static void xdp_destroy(void *drv)
 
 /* ------------------------------------------------------------- poll / park */
 
+/* Datagrams in net/ waiting for a neighbour: park no longer than net/'s
+ * resolution timer wants. */
+static bool arp_waiting(const struct keel__xdp *d)
+{
+	struct keel_net_stats s;
+
+	keel_net_stats_get(d->net, &s);
+	return s.tx_queued > s.tx_released + s.drops[KEEL_NET_DROP_ARP_TIMEOUT];
+}
+
 static int xdp_poll(void *drv)
 {
 	struct keel__xdp *d = drv;
@@ -416,6 +426,9 @@ static int xdp_poll(void *drv)
 	 * hundred times a second (park reads it at once when idle). */
 	if (d->now >= d->nl_next) {
 		n += keel__xdp_neigh_input(d);
+		/* Nothing waits for a MAC any more: back to the slow pace. */
+		if (d->nl_asking_until && !arp_waiting(d))
+			d->nl_asking_until = 0;
 		d->nl_next = d->now + (d->now < d->nl_asking_until
 					       ? 100 * NS_PER_US
 					       : 10 * NS_PER_MS);
@@ -433,16 +446,6 @@ static int xdp_poll(void *drv)
 	if (n)
 		KEEL__XSTAT_ADD(d, events, n);
 	return (int)n;
-}
-
-/* Datagrams in net/ waiting for a neighbour: park no longer than net/'s
- * resolution timer wants. */
-static bool arp_waiting(const struct keel__xdp *d)
-{
-	struct keel_net_stats s;
-
-	keel_net_stats_get(d->net, &s);
-	return s.tx_queued > s.tx_released + s.drops[KEEL_NET_DROP_ARP_TIMEOUT];
 }
 
 static void drain_unpark(struct keel__xdp *d)
