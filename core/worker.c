@@ -388,6 +388,10 @@ static void worker_park(struct keel_worker *w)
 		uint64_t at = next * KEEL_TIMER_TICK_NS;
 		timeout = at > w->now ? (int64_t)(at - w->now) : 0;
 	}
+	/* Only the first driver can sleep; the others (e.g. the kernel
+	 * driver's TCP beside AF_XDP) are looked at once a millisecond. */
+	if (w->ndrv > 1 && !test_clock && (timeout < 0 || timeout > (int64_t)KEEL_MS))
+		timeout = (int64_t)KEEL_MS;
 	/* Virtual time: I/O that is ready comes before any jump. */
 	if (test_clock && w->ndrv && w->drv[0].ops->park(w->drv[0].impl, 0) > 0)
 		return;

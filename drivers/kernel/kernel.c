@@ -50,6 +50,7 @@ int keel__kernel_add(struct keel__kernel *d, struct keel__kio *io)
 	open_lock(d);
 	keel_list_push_back(&d->open, &io->link);
 	open_unlock(d);
+	atomic_fetch_add_explicit(&d->nopen, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -59,8 +60,10 @@ void keel__kernel_del(struct keel__kio *io)
 	struct keel_waker rd, wr;
 
 	open_lock(d);
-	if (keel_list_linked(&io->link))
+	if (keel_list_linked(&io->link)) {
 		keel_list_remove(&io->link);
+		atomic_fetch_sub_explicit(&d->nopen, 1, memory_order_relaxed);
+	}
 	open_unlock(d);
 	if (io->fd >= 0) {
 		/* close() alone would do while no dup of the fd exists, but
@@ -218,6 +221,7 @@ static int kernel_create(struct keel_worker *w, const char *args, void **out)
 	atomic_flag_clear(&d->open_lock.f);
 	atomic_init(&d->dead, NULL);
 	atomic_init(&d->unpark_armed, false);
+	atomic_init(&d->nopen, 0);
 	rc = parse_args(d, args);
 	if (rc < 0)
 		goto err_free;
@@ -351,6 +355,10 @@ static int kernel_poll(void *drv)
 	KEEL__KSTAT_ADD(d, polls, 1);
 	if (d->migrating)
 		reap(d);
+	/* Nothing registered but the unpark eventfd (drained by park): save
+	 * the syscall, which a busy worker would otherwise pay every tick. */
+	if (!atomic_load_explicit(&d->nopen, memory_order_relaxed))
+		return 0;
 	n = epoll_wait(d->epfd, evs, KEEL__KERNEL_EVENTS, 0);
 	if (n <= 0)
 		return 0; /* EINTR: the next tick polls again */

@@ -137,6 +137,7 @@ struct keel__kernel {
 	int unpark_fd;		   /* eventfd, level-triggered in epfd */
 	atomic_bool unpark_armed;  /* a write is in the eventfd, unread */
 	struct keel_list open;	   /* every keel__kio not yet closed */
+	atomic_uint nopen;	   /* its length, read without the lock */
 	struct keel__kspin open_lock; /* migrating: guards open */
 	_Atomic(struct keel__kio *) dead; /* migrating: closed elsewhere,
 					     to free before epoll_wait */
