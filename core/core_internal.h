@@ -211,6 +211,9 @@ struct keel_worker {
 extern _Thread_local struct keel_worker *keel__tls_worker;
 
 void keel__runtime_teardown(struct keel_runtime *rt);
+/* What a runtime gets when its configuration names none (or NULL). */
+const struct keel_sched_ops *keel__sched_default(void);
+const struct keel_driver_ops *keel__driver_default(void);
 void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind);
 /* Make \p t runnable: the run queue on affine schedulers, the scheduler's
  * push on migrating ones. */

@@ -26,12 +26,14 @@ static void print_help(const char *prog, const char *usage,
 	     "  --stats         print runtime counters at exit\n"
 	     "  --verbose       say more\n"
 	     "  --help          this text\n");
-	puts("linked schedulers (the first is the default):");
+	puts("linked schedulers (* the default):");
 	for (size_t i = 0; i < ns; i++)
-		printf("  %-8s %s\n", s[i]->name, s[i]->summary);
-	puts("linked drivers (the first is the default):");
+		printf(" %c%-8s %s\n", s[i] == keel__sched_default() ? '*' : ' ',
+		       s[i]->name, s[i]->summary);
+	puts("linked drivers (* the default):");
 	for (size_t i = 0; i < nd; i++)
-		printf("  %-8s %s\n", d[i]->name, d[i]->usage);
+		printf(" %c%-8s %s\n", d[i] == keel__driver_default() ? '*' : ' ',
+		       d[i]->name, d[i]->usage);
 }
 
 static const char *opt_value(const char *arg, const char *name)

@@ -50,6 +50,24 @@ extern const struct keel_sched_ops *const keel_default_sched
 extern const struct keel_driver_ops *const keel_default_driver
 	__attribute__((weak));
 
+const struct keel_sched_ops *keel__sched_default(void)
+{
+	const struct keel_sched_ops *const *l;
+
+	if (&keel_default_sched)
+		return keel_default_sched;
+	return keel_scheds_linked(&l) ? l[0] : NULL;
+}
+
+const struct keel_driver_ops *keel__driver_default(void)
+{
+	const struct keel_driver_ops *const *l;
+
+	if (&keel_default_driver)
+		return keel_default_driver;
+	return keel_drivers_linked(&l) ? l[0] : NULL;
+}
+
 static const struct keel_sched_ops *find_sched(const char *name)
 {
 	const struct keel_sched_ops *const *l;
