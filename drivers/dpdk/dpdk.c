@@ -10,8 +10,9 @@
  * wait for room.
  *
  * park() spins (park=busy), or sleeps on the queue's RX interrupt where the
- * PMD has one, or naps with a growing back-off; unpark is an atomic flag,
- * plus an eventfd write when the worker sleeps in epoll.
+ * PMD has one, or spins 50 us and then naps with a growing back-off;
+ * unpark is an atomic flag, plus an eventfd write when the worker sleeps
+ * in epoll.
  */
 #include "dpdk_internal.h"
 
@@ -29,7 +30,7 @@
 #define KEEP_OL_FLAGS (RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT)
 
 /* Longest nap of the back-off park (the shortest is 1 us, plus the
- * thread's timer slack, 50 us by default). */
+ * thread's timer slack, 50 us by default); before the first, it spins. */
 #define NAP_MAX_NS 64000u
 
 uint64_t keel__dpdk_now(const struct keel__dpdk *d)
@@ -93,21 +94,6 @@ void keel__dpdk_tx_flush(struct keel__dpdk *d)
 	}
 	if (d->tx_waiters && d->tx_count < before)
 		keel__dpdk_wake_writers(d);
-}
-
-bool keel__dpdk_tx_room(struct keel__dpdk *d)
-{
-	if (KEEL__DPDK_LIKELY(d->tx_count <= d->tx_mask))
-		return true;
-	keel__dpdk_tx_flush(d);
-	return d->tx_count <= d->tx_mask;
-}
-
-void keel__dpdk_tx_push(struct keel__dpdk *d, struct rte_mbuf *m)
-{
-	d->txq[(d->tx_head + d->tx_count) & d->tx_mask] = m;
-	if (++d->tx_count >= KEEL__DPDK_BURST)
-		keel__dpdk_tx_flush(d);
 }
 
 /* A frame keel makes on its own (reply, ARP request): dropped and counted
@@ -299,7 +285,7 @@ static void answer(struct keel__dpdk *d, struct rte_mbuf *m,
 
 /* Frames are written in place (replies, zero-copy sends): one that shares
  * its buffer is copied first. */
-static struct rte_mbuf *writable(struct keel__dpdk *d, struct rte_mbuf *m)
+static inline struct rte_mbuf *writable(struct keel__dpdk *d, struct rte_mbuf *m)
 {
 	struct rte_mbuf *c;
 
@@ -484,9 +470,13 @@ static int park_busy(struct keel__dpdk *d, uint64_t deadline)
 	}
 }
 
+/* Spin this long before the first nap: a request-response peer's next
+ * datagram usually comes sooner, and a nap costs at least the timer slack. */
+#define SPIN_NS 50000u
+
 static int park_backoff(struct keel__dpdk *d, uint64_t deadline)
 {
-	uint64_t nap = 1000;
+	uint64_t nap = 1000, spin_until = tsc_after(SPIN_NS);
 
 	for (;;) {
 		int n = dpdk_poll(d);
@@ -498,6 +488,10 @@ static int park_backoff(struct keel__dpdk *d, uint64_t deadline)
 		tsc = rte_rdtsc();
 		if (tsc >= deadline)
 			return 0;
+		if (tsc < spin_until) {
+			rte_pause();
+			continue;
+		}
 		left = deadline == UINT64_MAX ? nap : keel__dpdk_ns(d, deadline - tsc);
 		ts.tv_sec = 0;
 		ts.tv_nsec = (long)(left < nap ? left : nap);

@@ -224,14 +224,35 @@ static inline uint64_t keel__dpdk_ns(const struct keel__dpdk *d, uint64_t tsc)
 	return (uint64_t)(((unsigned __int128)tsc * d->ns_mult) >> 32);
 }
 
-/* Room for one more frame in the pending TX buffer (flushing first). */
-bool keel__dpdk_tx_room(struct keel__dpdk *d);
-
-/* Queue \p m for transmission; keel__dpdk_tx_room must have said yes. */
-void keel__dpdk_tx_push(struct keel__dpdk *d, struct rte_mbuf *m);
-
 /* Send what waits, as far as the ring takes it; wakes blocked senders. */
 void keel__dpdk_tx_flush(struct keel__dpdk *d);
+
+/* Room for one more frame in the pending TX buffer (flushing first). */
+static inline bool keel__dpdk_tx_room(struct keel__dpdk *d)
+{
+	if (KEEL__DPDK_LIKELY(d->tx_count <= d->tx_mask))
+		return true;
+	keel__dpdk_tx_flush(d);
+	return d->tx_count <= d->tx_mask;
+}
+
+/* Queue \p m for transmission; keel__dpdk_tx_room must have said yes. A
+ * full burst goes out at once, the rest at the end of the next poll. */
+static inline void keel__dpdk_tx_push(struct keel__dpdk *d, struct rte_mbuf *m)
+{
+	d->txq[(d->tx_head + d->tx_count) & d->tx_mask] = m;
+	if (++d->tx_count >= KEEL__DPDK_BURST)
+		keel__dpdk_tx_flush(d);
+}
+
+/* The sender of a received datagram, as a socket address. */
+static inline void keel__dpdk_peer(const struct keel_net_rx_result *r,
+				   struct keel_addr *a)
+{
+	*a = (struct keel_addr){ .in4 = { .sin_family = AF_INET,
+					  .sin_port = r->src_port,
+					  .sin_addr.s_addr = r->src_ip } };
+}
 
 /* An mbuf from the instance's pool, or NULL (counted, reported once). */
 struct rte_mbuf *keel__dpdk_alloc(struct keel__dpdk *d);

@@ -44,7 +44,7 @@ void keel__dpdk_wake_writers(struct keel__dpdk *d)
 		keel_waker_wake(&KEEL_CONTAINER_OF(n, struct keel__dpdk_sock, link)->wr);
 }
 
-static struct keel__dpdk_rxent pop(struct keel__dpdk_sock *s)
+static inline struct keel__dpdk_rxent pop(struct keel__dpdk_sock *s)
 {
 	struct keel__dpdk_rxent e = s->q[s->q_head];
 
@@ -102,7 +102,7 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 	n = e.rx.payload_len;
 	memcpy(buf, payload(&e), n < len ? n : len);
 	if (from)
-		keel_net_rx_src_addr(&e.rx, from);
+		keel__dpdk_peer(&e.rx, from);
 	rte_pktmbuf_free(e.m);
 	if (n > len) {
 		KEEL__DSTAT_ADD(s->d, rx_truncated, 1);
@@ -186,7 +186,7 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		}
 		memcpy(v[i].buf, payload(&e), len);
 		v[i].len = len;
-		keel_net_rx_src_addr(&e.rx, &v[i].peer);
+		keel__dpdk_peer(&e.rx, &v[i].peer);
 		done[nd++] = e.m;
 		if (nd == KEEL__DPDK_BURST) {
 			rte_pktmbuf_free_bulk(done, nd);
@@ -273,7 +273,7 @@ static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
 		p->data = rte_pktmbuf_mtod(e->m, uint8_t *) + e->rx.payload_off;
 		p->len = e->rx.payload_len;
 		p->cap = (uint32_t)(room < maxp ? room : maxp);
-		keel_net_rx_src_addr(&e->rx, &p->peer);
+		keel__dpdk_peer(&e->rx, &p->peer);
 		p->priv[0] = (uintptr_t)e->m;
 		p->priv[1] = slot;
 	}
@@ -281,8 +281,8 @@ static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
 }
 
 /* The lent entry \p p refers to, or NULL when this socket did not lend it. */
-static struct keel__dpdk_rxent *lent_of(struct keel__dpdk_sock *s,
-					const struct keel_pkt *p)
+static inline struct keel__dpdk_rxent *lent_of(struct keel__dpdk_sock *s,
+					       const struct keel_pkt *p)
 {
 	struct keel__dpdk_rxent *e;
 
@@ -306,6 +306,15 @@ static void lent_put(struct keel__dpdk_sock *s, struct keel_pkt *p)
 	p->priv[0] = p->priv[1] = 0;
 }
 
+/* Whether lent packet \p p goes back to the sender of \p e. */
+static inline bool is_reply(const struct keel__dpdk_rxent *e,
+			    const struct keel_pkt *p)
+{
+	return p->peer.sa.sa_family == AF_INET &&
+	       p->peer.in4.sin_addr.s_addr == e->rx.src_ip &&
+	       p->peer.in4.sin_port == e->rx.src_port;
+}
+
 /* Turn lent packet \p e into its datagram in place and queue it; the mbuf
  * is the driver's again whatever happens. */
 static void send_in_place(struct keel__dpdk_sock *s, struct keel__dpdk_rxent *e,
@@ -315,10 +324,10 @@ static void send_in_place(struct keel__dpdk_sock *s, struct keel__dpdk_rxent *e,
 	struct rte_mbuf *m = e->m;
 	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
 	size_t cap = (size_t)m->buf_len - m->data_off;
+	bool reply = is_reply(e, p);
 	int r;
 
-	if (p->peer.in4.sin_addr.s_addr == e->rx.src_ip &&
-	    p->peer.in4.sin_port == e->rx.src_port) {
+	if (reply) {
 		/* Back where it came from: swap, no lookup. */
 		r = keel_net_udp_reply(d->net, f, cap, &e->rx, p->len, d->tx_flags);
 	} else {
@@ -338,8 +347,7 @@ static void send_in_place(struct keel__dpdk_sock *s, struct keel__dpdk_rxent *e,
 	m->data_len = (uint16_t)r;
 	m->pkt_len = (uint32_t)r;
 	keel__dpdk_tx_offload(d, m);
-	if (p->peer.in4.sin_addr.s_addr == e->rx.src_ip &&
-	    p->peer.in4.sin_port == e->rx.src_port)
+	if (reply)
 		keel__dpdk_tx_push(d, m);
 	else
 		keel__dpdk_tx_resolve(d, m, now); /* ARP queue full: counted */
@@ -356,9 +364,15 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 	if (rc < 0)
 		return rc;
 	for (unsigned i = 0; i < n; i++) {
-		if (!lent_of(s, &pkts[i]))
+		const struct keel__dpdk_rxent *e = lent_of(s, &pkts[i]);
+
+		if (!e)
 			return -EINVAL;
-		rc = check_dst(s->d, &pkts[i].peer, pkts[i].len);
+		/* A reply goes to an address net/ already accepted. */
+		if (KEEL__DPDK_LIKELY(is_reply(e, &pkts[i])))
+			rc = pkts[i].len > max_payload(s->d) ? -EMSGSIZE : 0;
+		else
+			rc = check_dst(s->d, &pkts[i].peer, pkts[i].len);
 		if (rc < 0)
 			return rc;
 	}
