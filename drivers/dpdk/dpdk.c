@@ -754,6 +754,7 @@ static void report(const struct keel__dpdk *d)
 		"%u queue(s), rss %s; rxd %u txd %u, %u mbufs/queue; tx csum "
 		"%s, rx csum %s; mtu %u; park %s; EAL %s\n",
 		p->id, p->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+		memcmp(mac, p->mac.addr_bytes, 6) ? " (mac=)" :
 		p->mac_generated ? " (generated)" : "", lk, p->nb_queues, p->rss ? "on" : "off", p->rxd, p->txd,
 		p->mbufs, p->tx_csum ? "offload" : "software",
 		(p->rx_ip_csum || p->rx_l4_csum) ? "offload" : "software",
@@ -763,11 +764,30 @@ static void report(const struct keel__dpdk *d)
 		keel__dpdk_eal_owned() ? "keel's" : "the application's");
 }
 
+/* mac= other than the port's: give the port that address (or let it
+ * receive everything), so the NIC's filter lets our frames in. */
+static void mac_override(struct keel__dpdk *d, const struct keel__dpdk_opts *o)
+{
+	struct rte_ether_addr a;
+
+	if (!o->has_mac || memcmp(o->mac, d->port->mac.addr_bytes, 6) == 0)
+		return;
+	memcpy(a.addr_bytes, o->mac, 6);
+	if (rte_eth_dev_default_mac_addr_set(d->port_id, &a) == 0)
+		return;
+	if (rte_eth_promiscuous_enable(d->port_id) == 0)
+		fprintf(stderr,
+			PFX "port %u cannot take mac=%02x:%02x:%02x:%02x:%02x:%02x:"
+			" promiscuous mode instead\n", d->port_id, o->mac[0],
+			o->mac[1], o->mac[2], o->mac[3], o->mac[4], o->mac[5]);
+}
+
 static int net_setup(struct keel__dpdk *d, const struct keel__dpdk_opts *o)
 {
 	struct keel_net_config cfg;
 	int rc;
 
+	mac_override(d, o);
 	memset(&cfg, 0, sizeof(cfg));
 	memcpy(cfg.mac, o->has_mac ? o->mac : d->port->mac.addr_bytes, 6);
 	cfg.n_addrs = o->n_addrs;

@@ -49,8 +49,8 @@
 static inline void dt_need_root(void)
 {
 	if (geteuid() != 0) {
-		printf("SKIP(bypass): not root: DPDK's EAL needs root here\n");
-		fflush(stdout);
+		fprintf(stderr, "SKIP(bypass): not root: DPDK's EAL needs root here\n");
+		fflush(stderr);
 		cr_skip_test("not root");
 	}
 }

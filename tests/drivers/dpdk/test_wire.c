@@ -119,7 +119,8 @@ Test(wire, udp_echo_resolves_the_peer)
 
 Test(wire, udp_echo_software_checksums)
 {
-	wire_run(1, 1024, "park=sleep,csum=sw", echo_body, sizeof(struct echo));
+	wire_run(1, 1024, "park=sleep,csum=sw,mac=02:aa:bb:cc:dd:ee", echo_body,
+		 sizeof(struct echo));
 }
 
 /* ----------------------------------------------------- ARP, ICMP answered */
@@ -918,9 +919,9 @@ Test(wire, keel_to_keel_over_crossed_rings)
 	cr_assert_eq(b.rc, 0, "runtime b: %s", keel_strerror(b.rc));
 	cr_assert_eq(a.r, 0, "client: %s", keel_strerror(a.r));
 	cr_assert_eq(b.r, 0, "server: %s", keel_strerror(b.r));
-	for (void *m; rte_ring_dequeue(r1, &m) == 0;)
+	for (void *m = NULL; rte_ring_dequeue(r1, &m) == 0;)
 		rte_pktmbuf_free(m);
-	for (void *m; rte_ring_dequeue(r2, &m) == 0;)
+	for (void *m = NULL; rte_ring_dequeue(r2, &m) == 0;)
 		rte_pktmbuf_free(m);
 	cr_expect_eq(keel_pools_left(), 0);
 	rte_eth_dev_close(0);
