@@ -62,6 +62,10 @@ struct keel_bench {
 	 * on failure.
 	 */
 	int64_t (*baseline)(uint64_t iters);
+	/* Where KEEL_BENCH stands: the runner lists benchmarks in source
+	 * order (a compiler may emit one file's section entries in any). */
+	const char *file;
+	unsigned line;
 };
 
 /* The section entry: a pointer, so that the section is an array. */
@@ -83,6 +87,8 @@ struct keel_bench {
 		.name = #bname,                                                \
 		.poll = keel__bpoll_##bname,                                   \
 		.size = sizeof(type),                                          \
+		.file = __FILE__,                                              \
+		.line = __LINE__,                                              \
 		__VA_ARGS__                                                    \
 	};                                                                     \
 	KEEL__BENCH_ENTRY(bname);                                              \
@@ -94,7 +100,8 @@ extern const struct keel_bench *const __start_keel_benches[]
 extern const struct keel_bench *const __stop_keel_benches[]
 	__attribute__((weak));
 
-/** The benchmarks linked into this program, in link order. */
+/** The benchmarks linked into this program: files in link order, the
+ *  entries of one file in whatever order the compiler emitted them. */
 static inline size_t keel_benches_linked(const struct keel_bench *const **list)
 {
 	if (list)
