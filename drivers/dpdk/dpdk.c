@@ -451,12 +451,15 @@ static bool take_unpark(struct keel__dpdk *d)
 	return true;
 }
 
+/* The TSC \p ns from now; UINT64_MAX for never (or past the TSC's range). */
 static uint64_t tsc_after(int64_t ns)
 {
+	unsigned __int128 t;
+
 	if (ns < 0)
 		return UINT64_MAX;
-	return rte_rdtsc() +
-	       (uint64_t)(((unsigned __int128)ns * rte_get_tsc_hz()) / 1000000000u);
+	t = rte_rdtsc() + ((unsigned __int128)ns * rte_get_tsc_hz()) / 1000000000u;
+	return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
 }
 
 static int park_busy(struct keel__dpdk *d, uint64_t deadline)

@@ -100,7 +100,8 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 		return wait_rd(s, cx);
 	e = pop(s);
 	n = e.rx.payload_len;
-	memcpy(buf, payload(&e), n < len ? n : len);
+	if (len && n)
+		memcpy(buf, payload(&e), n < len ? n : len);
 	if (from)
 		keel__dpdk_peer(&e.rx, from);
 	rte_pktmbuf_free(e.m);
@@ -132,7 +133,8 @@ static ssize_t send_one(struct keel__dpdk_sock *s, const void *buf, size_t len,
 	if (!m)
 		return -ENOBUFS;
 	f = rte_pktmbuf_mtod(m, uint8_t *);
-	memcpy(f + KEEL_NET_UDP_HDRS, buf, len);
+	if (len)
+		memcpy(f + KEEL_NET_UDP_HDRS, buf, len);
 	r = keel_net_udp_build(d->net, f, rte_pktmbuf_tailroom(m), &tx, len,
 			       d->tx_flags);
 	if (r < 0) {
@@ -184,7 +186,8 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			v[i].flags = KEEL_DGRAM_TRUNC;
 			trunc++;
 		}
-		memcpy(v[i].buf, payload(&e), len);
+		if (len)
+			memcpy(v[i].buf, payload(&e), len);
 		v[i].len = len;
 		keel__dpdk_peer(&e.rx, &v[i].peer);
 		done[nd++] = e.m;

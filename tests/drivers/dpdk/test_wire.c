@@ -930,3 +930,63 @@ Test(wire, keel_to_keel_over_crossed_rings)
 	rte_ring_free(r2);
 	dt_eal_fini();
 }
+
+/* --------------------------------------------- empty and cut datagrams */
+
+struct edge {
+	struct keel_co co;
+	struct keel_udp s;
+	struct keel_timer t;
+	struct keel_addr a;
+	char buf[8];
+	intptr_t r;
+	unsigned ngot, nrd;
+	uint64_t spins, deadline;
+	struct dt_dgram got[2], rd;
+};
+
+static intptr_t edge_body(void *frame, struct keel_cx *cx)
+{
+	static const char big[1473];
+	struct edge *f = frame;
+
+	KEEL_BEGIN(f);
+	dt_wire_learn_keel(&W, cx);
+	f->a = dt_addr(DT_KEEL_IP, 23);
+	cr_assert_eq(keel_udp_bind(cx, &f->s, &f->a, NULL), 0);
+	cr_assert_eq(keel_udp_bind(cx, &(struct keel_udp){ 0 }, &f->a, NULL),
+		     -EADDRINUSE);
+	f->a = dt_addr("198.18.0.77", 23);
+	cr_assert_eq(keel_udp_bind(cx, &(struct keel_udp){ 0 }, &f->a, NULL),
+		     -EADDRNOTAVAIL, "not one of keel's addresses");
+	/* An empty datagram, into no buffer. */
+	dt_wire_send_udp(&W, 0, 4000, 23, "", 0);
+	KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->t, DT_LIMIT,
+		   keel_udp_recv_from(cx, &f->s, NULL, 0, &f->a)));
+	cr_assert_eq(f->r, 0, "%s", keel_strerror(f->r));
+	RESOLVE_PEER(f, cx, &f->s, &f->a);
+	KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->s, NULL, 0, &f->a));
+	cr_assert_eq(f->r, 0);
+	DT_SPIN(f, cx, (f->ngot += dt_wire_pump(&W, f->got + f->ngot,
+						2 - f->ngot, NULL)) >= 1);
+	cr_assert_eq(f->ngot, 1);
+	cr_assert_eq(f->got[0].len, 0);
+	/* Longer than the buffer: cut, reported, consumed. */
+	dt_wire_send_udp(&W, 0, 4000, 23, "0123456789", 10);
+	KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->t, DT_LIMIT,
+		   keel_udp_recv_from(cx, &f->s, f->buf, 4, NULL)));
+	cr_assert_eq(f->r, -EMSGSIZE);
+	cr_assert_eq(memcmp(f->buf, "0123", 4), 0);
+	cr_assert_eq(dt_stats(cx).rx_truncated, 1);
+	/* Too big for one frame: refused before anything is sent. */
+	f->r = keel_udp_send_to(cx, &f->s, big, 1473, &f->a);
+	cr_assert_eq(f->r, -EMSGSIZE);
+	keel_udp_close(&f->s);
+	cr_assert_eq(keel_udp_close(&f->s), -EBADF);
+	KEEL_END(f);
+}
+
+Test(wire, empty_and_cut_datagrams)
+{
+	wire_run(1, 1024, "", edge_body, sizeof(struct edge));
+}
