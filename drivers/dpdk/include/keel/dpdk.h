@@ -30,9 +30,11 @@
  *     garp=0|1         announce our addresses at start (1)
  *
  * EAL is started once per process, by the first instance, with the given
- * EAL-ARGS plus a generated --file-prefix=keel-PID (unless one is given)
- * and -l CPU (unless an lcore option is given; the thread's CPU affinity is
- * restored afterwards). It is cleaned up (rte_eal_cleanup) when the last
+ * EAL-ARGS plus a generated --file-prefix=keel-PID (unless one is given;
+ * its runtime directory is removed at cleanup, and those of dead keel
+ * processes at the next start), -l CPU (unless an lcore option is given;
+ * the thread's CPU affinity is restored afterwards) and --log-level=notice
+ * (unless one is given). It is cleaned up (rte_eal_cleanup) when the last
  * instance is destroyed, and cannot be started again in that process: a
  * later runtime gets -EALREADY. When the application started EAL itself,
  * give keel options only: keel uses that EAL and the port, and leaves both
