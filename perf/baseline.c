@@ -10,13 +10,21 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
+/*
+ * Single-threaded, so a task woken while it runs can go straight to the
+ * back of the queue (it is polled again after it returns, once): no
+ * RUNNING/NOTIFIED dance. A task that finishes while queued (it woke
+ * itself, then completed) is skipped and released when popped; the queue
+ * holds its "unfinished" reference until then.
+ */
 enum {
 	B_QUEUED = 1u << 0,
-	B_RUNNING = 1u << 1,
-	B_NOTIFIED = 1u << 2,
-	B_DONE = 1u << 3,
+	B_DONE = 1u << 1,
 };
 
 struct base_task {
@@ -47,13 +55,18 @@ static struct {
 	void *slabs;			 /* linked through their first word */
 	char *carve;
 	size_t carve_left;
+	int epfd;			 /* base_event's epoll set; 0: none yet */
+	unsigned events_open;
 	bool atexit_done;
 } ex;
 
 /* ------------------------------------------------------------- blocks */
 
-static void release_slabs(void)
+static void release_all(void)
 {
+	if (ex.epfd > 0)
+		close(ex.epfd);
+	ex.epfd = 0;
 	while (ex.slabs) {
 		void *next = *(void **)ex.slabs;
 
@@ -85,7 +98,7 @@ static struct base_task *task_alloc(size_t size)
 			if (!slab)
 				return NULL;
 			if (!ex.atexit_done)
-				ex.atexit_done = atexit(release_slabs) == 0;
+				ex.atexit_done = atexit(release_all) == 0;
 			*(void **)slab = ex.slabs;
 			ex.slabs = slab;
 			ex.carve = slab + 64;
@@ -118,10 +131,6 @@ static void schedule(struct base_task *t)
 {
 	if (t->state & (B_QUEUED | B_DONE))
 		return;
-	if (t->state & B_RUNNING) {
-		t->state |= B_NOTIFIED;
-		return;
-	}
 	t->state |= B_QUEUED;
 	t->next = NULL;
 	if (ex.tail)
@@ -208,24 +217,26 @@ intptr_t base_join_poll(struct base_cx *cx, struct base_task *t)
 	return KEEL_PENDING;
 }
 
+/* Poll \p t, just taken off the queue. */
 static void task_run(struct base_task *t)
 {
 	struct base_cx cx = { t, { &base_waker_ops, t } };
 	intptr_t r;
 
-	t->state = (uint8_t)((t->state & ~B_QUEUED) | B_RUNNING);
-	r = t->poll(t->frame, &cx);
-	if (r != KEEL_PENDING) {
-		t->state = B_DONE;
-		t->result = r;
-		keel_waker_wake(&t->join_waker);
-		task_unref(t);
+	if (t->state & B_DONE) {
+		task_unref(t); /* finished while queued: the queue's reference */
 		return;
 	}
-	t->state &= (uint8_t)~B_RUNNING;
-	if (t->state & B_NOTIFIED) {
-		t->state &= (uint8_t)~B_NOTIFIED;
-		schedule(t);
+	t->state &= (uint8_t)~B_QUEUED;
+	r = t->poll(t->frame, &cx);
+	if (r != KEEL_PENDING) {
+		bool queued = t->state & B_QUEUED;
+
+		t->state = (uint8_t)(B_DONE | (queued ? B_QUEUED : 0));
+		t->result = r;
+		keel_waker_wake(&t->join_waker);
+		if (!queued)
+			task_unref(t);
 	}
 }
 
@@ -282,6 +293,90 @@ static size_t fire_ready(void)
 	return n;
 }
 
+/* ------------------------------------------------------------- eventfd */
+
+int base_event_open(struct base_event *e)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = e };
+
+	if (ex.epfd <= 0) {
+		ex.epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (ex.epfd < 0) {
+			ex.epfd = 0;
+			return -errno;
+		}
+		if (!ex.atexit_done)
+			ex.atexit_done = atexit(release_all) == 0;
+	}
+	e->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->fd < 0)
+		return -errno;
+	if (epoll_ctl(ex.epfd, EPOLL_CTL_ADD, e->fd, &ev) < 0) {
+		int rc = -errno;
+
+		close(e->fd);
+		return rc;
+	}
+	e->open = true;
+	e->edge = true; /* nothing known yet: the first poll reads */
+	ex.events_open++;
+	return 0;
+}
+
+intptr_t base_event_poll(struct base_cx *cx, struct base_event *e)
+{
+	uint64_t v;
+
+	if (e->edge) {
+		if (read(e->fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+			e->edge = false;
+			return v > (uint64_t)INTPTR_MAX ? INTPTR_MAX : (intptr_t)v;
+		}
+		if (errno != EAGAIN)
+			return -errno;
+		e->edge = false;
+	}
+	register_waker(&e->waker, cx);
+	return KEEL_PENDING;
+}
+
+int base_event_set(struct base_event *e)
+{
+	uint64_t one = 1;
+
+	return write(e->fd, &one, sizeof(one)) == (ssize_t)sizeof(one) ? 0 : -errno;
+}
+
+void base_event_close(struct base_event *e)
+{
+	if (!e->open)
+		return;
+	/* close() removes it from the epoll set (no dup of it exists). */
+	close(e->fd);
+	e->open = false;
+	ex.events_open--;
+	keel_waker_drop(&e->waker);
+}
+
+/* The reactor: wake the tasks whose eventfds were written. \p block: wait
+ * for one (nothing else can run). \return how many were woken. */
+static size_t poll_events(bool block)
+{
+	struct epoll_event evs[64];
+	int n;
+
+	if (!ex.events_open)
+		return 0;
+	n = epoll_wait(ex.epfd, evs, 64, block ? -1 : 0);
+	for (int i = 0; i < n; i++) {
+		struct base_event *e = evs[i].data.ptr;
+
+		e->edge = true;
+		keel_waker_wake(&e->waker);
+	}
+	return n > 0 ? (size_t)n : 0;
+}
+
 /* ---------------------------------------------------------------- loop */
 
 /* Until \p root is done (or nothing can run: a bug in a workload). */
@@ -291,7 +386,8 @@ static void run_until(struct base_task *root)
 		struct base_task *t = ex.head;
 
 		if (!t) {
-			if (!fire_ready())
+			if (!fire_ready() && !poll_events(false) &&
+			    !poll_events(true))
 				return;
 			continue;
 		}

@@ -8,7 +8,11 @@
  * keel's `struct keel_waker` (so perf/oneshot.h serves both), with ops that
  * queue the task directly: single-threaded, no atomics. The user-space
  * readiness source (base_ready) is a flag, a waker and a fired list that
- * the loop drains whenever the run queue is empty.
+ * the loop drains whenever the run queue is empty. The eventfd source
+ * (base_event) is the least a reactor can do: one epoll set, edge-
+ * triggered, polled (up to 64 events a call) whenever the run queue is
+ * empty and no user-space source fired; it is the floor for
+ * poll_reactor_fd.
  *
  * It keeps the poll contract keel keeps: a task woken while it runs is
  * polled once more, many wakes before a poll coalesce into one, a join
@@ -55,6 +59,21 @@ struct base_ready {
 intptr_t base_ready_poll(struct base_cx *cx, struct base_ready *r);
 void base_ready_set(struct base_ready *r);
 void base_ready_stop(struct base_ready *r);
+
+/* An eventfd readiness source, as keel_event. Zero-initialise, then open. */
+struct base_event {
+	int fd; /* valid once open */
+	bool open, edge; /* edge: epoll said readable since the last read */
+	struct keel_waker waker;
+};
+
+/* 0 or -errno. */
+int base_event_open(struct base_event *e);
+/* Ready with the count of sets since the last ready, or pending. */
+intptr_t base_event_poll(struct base_cx *cx, struct base_event *e);
+/* One write(2). 0 or -errno. */
+int base_event_set(struct base_event *e);
+void base_event_close(struct base_event *e);
 
 /*
  * Run \p iters iterations of \p body (its frame of \p size bytes zeroed

@@ -2,9 +2,13 @@
 /*
  * keel-udpload: keel's UDP load generator, written on keel itself.
  *
- * It drives an echo service (examples/udp-echo) in a closed loop: each flow
- * is a task with its own socket that keeps --window datagrams in flight,
- * sending a new one for each that comes back. Every datagram carries its
+ * It drives an echo service (examples/udp-echo). Each flow is a task with
+ * its own socket. In a closed loop (the default) a flow keeps --window
+ * datagrams in flight, sending a new one for each that comes back; in an
+ * open loop (--rate=N) the flows together send N datagrams/s on a fixed
+ * schedule whatever comes back (paced at keel's timer tick, 1 ms, so at
+ * high rates a flow sends each millisecond's share in one batch; latency
+ * is then taken from the actual send). Every datagram carries its
  * send time, its flow and its sequence number; the echo sends it back
  * unchanged, and the flow records now - send time in a fixed-size
  * log-linear histogram (about 1% precision, no allocation per sample).
@@ -13,7 +17,7 @@
  * counted) it measures for --duration, waits a bounded time for what is
  * still in flight, and prints one summary line (or one JSON object).
  *
- * usage: keel-udpload [--flows=N] [--window=N] [--size=BYTES]
+ * usage: keel-udpload [--flows=N] [--window=N | --rate=N] [--size=BYTES]
  *                     [--duration=S] [--warmup=S] [--json] ADDR:PORT
  */
 #include <errno.h>
@@ -25,6 +29,8 @@
 
 #define MAX_FLOWS	1024
 #define MAX_WINDOW	4096
+#define MAX_RATE	100000000u /* datagrams/s, all flows */
+#define MAX_RING	(1u << 20)  /* slots per flow */
 #define MIN_SIZE	16    /* the header below */
 #define MAX_SIZE	65507 /* largest IPv4 UDP payload */
 #define MAX_SECONDS	600.0
@@ -33,6 +39,7 @@
 #define LOSS_NS		(200 * KEEL_MS)
 #define SWEEP_NS	(50 * KEEL_MS)
 #define SPINS		16   /* send/receive rounds per poll, at most */
+#define RATE_BURSTS	4    /* open loop: batches per round, at most */
 
 /* The payload starts with this, in host order: this process writes it
  * and reads it back; the echo only returns it unchanged. */
@@ -125,7 +132,9 @@ static double hist_quantile(const struct hist *h, double q)
 struct params {
 	struct keel_addr target;
 	unsigned flows, window, size;
+	unsigned rate;		   /* open loop: datagrams/s, all flows; 0: closed */
 	uint64_t warmup_ns, duration_ns;
+	uint64_t t_start;	   /* keel_now when the flows start */
 	uint64_t t_measure, t_end; /* keel_now when counting starts, stops */
 	bool json;
 };
@@ -154,11 +163,14 @@ struct flow {
 	struct slot *ring;
 	uint32_t ring_mask;
 	struct keel_dgram *tx, *rx;
-	unsigned batch;		/* min(window, BATCH) */
+	unsigned batch;		/* min(window, BATCH); open loop: BATCH */
+	double gap_ns;		/* open loop: ns between two sends of this flow */
+	uint64_t planned;	/* open loop: sends due so far, sent or not */
 	uint32_t next_seq;
 	unsigned inflight;
 	unsigned ntx, txed;	/* the chunk being sent, and how far */
 	unsigned spins;		/* rounds since the last yield */
+	unsigned bursts;	/* open loop: batches sent this round */
 	uint64_t next_sweep, wait;
 	ssize_t n;
 };
@@ -207,10 +219,9 @@ static void flow_sweep(struct flow *f, uint64_t now, bool all)
 	}
 }
 
-/* Write the next min(window - inflight, batch) probes into tx. */
-static unsigned flow_fill(struct flow *f)
+/* Write the next min(k, batch) probes into tx. */
+static unsigned flow_fill(struct flow *f, unsigned k)
 {
-	unsigned k = f->p->window - f->inflight;
 	uint64_t now = stamp_now();
 
 	if (k > f->batch)
@@ -287,16 +298,62 @@ static bool transient(ssize_t e)
 	       e == -EINTR || e == -ENOMEM || e == -ETIMEDOUT;
 }
 
+/* Slots per flow: twice what can be in flight, a power of two. In an
+ * open loop, what is sent during LOSS_NS (beyond that a datagram is lost
+ * anyway), capped at MAX_RING: a slot reused while busy counts lost. */
+static uint32_t ring_size(const struct params *p)
+{
+	uint64_t need = 2 * (uint64_t)p->window;
+	uint32_t ring = 1;
+
+	if (p->rate) {
+		need = 2 * (uint64_t)((double)p->rate / p->flows *
+				      ((double)LOSS_NS / (double)KEEL_SEC)) + 2;
+		if (need < 2 * BATCH)
+			need = 2 * BATCH;
+	}
+	while (ring < need && ring < MAX_RING)
+		ring <<= 1;
+	return ring;
+}
+
+/* Open loop: how many sends are due by \p now and not yet planned. The
+ * flows' schedules are offset by a fraction of a gap, so that they do not
+ * all send at the same instant. */
+static unsigned flow_due(struct flow *f, uint64_t now)
+{
+	double t = (double)(now - f->p->t_start) -
+		   f->gap_ns * (double)f->id / (double)f->p->flows;
+	uint64_t due;
+
+	if (t < 0 || now < f->p->t_start)
+		return 0;
+	due = (uint64_t)(t / f->gap_ns) + 1;
+	if (due <= f->planned)
+		return 0;
+	due -= f->planned;
+	return due > UINT32_MAX ? UINT32_MAX : (unsigned)due;
+}
+
+/* Open loop: ns from \p now until the next send is due (>= 1). */
+static uint64_t flow_next_send(struct flow *f, uint64_t now)
+{
+	double at = (double)f->p->t_start +
+		    f->gap_ns * ((double)f->planned + (double)f->id / (double)f->p->flows);
+
+	return at > (double)now ? (uint64_t)(at - (double)now) + 1 : 1;
+}
+
 static int flow_alloc(struct flow *f)
 {
 	const struct params *p = f->p;
-	uint32_t ring = 1;
+	uint32_t ring = ring_size(p);
 	size_t off, bytes;
 	char *m;
 
-	while (ring < 2 * p->window)
-		ring <<= 1;
-	f->batch = p->window < BATCH ? p->window : BATCH;
+	f->batch = p->window < BATCH && !p->rate ? p->window : BATCH;
+	if (p->rate)
+		f->gap_ns = (double)KEEL_SEC * p->flows / p->rate;
 	bytes = ring * sizeof(struct slot) +
 		2 * f->batch * (sizeof(struct keel_dgram) + p->size);
 	m = f->mem = calloc(1, bytes);
@@ -331,9 +388,21 @@ static intptr_t flow(void *frame, struct keel_cx *cx)
 	f->next_sweep = keel_now(cx) + SWEEP_NS;
 
 	while (keel_now(cx) < f->p->t_end) {
-		/* Keep the window full. */
-		while (f->inflight < f->p->window) {
-			f->ntx = flow_fill(f);
+		/* Keep the window full, or send what the schedule says (a
+		 * few batches a round: receiving must keep up too). */
+		for (f->bursts = 0;; f->bursts++) {
+			if (f->p->rate) {
+				unsigned due = flow_due(f, stamp_now());
+
+				if (!due || f->bursts == RATE_BURSTS)
+					break;
+				f->ntx = flow_fill(f, due);
+				f->planned += f->ntx;
+			} else if (f->inflight < f->p->window) {
+				f->ntx = flow_fill(f, f->p->window - f->inflight);
+			} else {
+				break;
+			}
 			/* A send that cannot finish by the end counts as failed:
 			 * the run stays bounded in time whatever the network. */
 			now = keel_now(cx);
@@ -362,12 +431,19 @@ static intptr_t flow(void *frame, struct keel_cx *cx)
 			}
 		}
 
-		/* Wait for echoes, at most until the next sweep or the end. */
+		/* Wait for echoes, at most until the next sweep or the end
+		 * (open loop: or the next send). */
 		now = keel_now(cx);
 		f->wait = (f->next_sweep < f->p->t_end ? f->next_sweep : f->p->t_end);
 		f->wait = f->wait > now ? f->wait - now : 0;
 		if (!f->inflight || !f->wait)
 			f->wait = KEEL_MS;
+		if (f->p->rate) {
+			uint64_t next = flow_next_send(f, stamp_now());
+
+			if (next < f->wait)
+				f->wait = next;
+		}
 		KEEL_AWAIT(f, f->n, keel_timeout(cx, &f->timer, f->wait,
 				keel_udp_recv_batch(cx, &f->sock, f->rx, f->batch)));
 		if (f->n > 0) {
@@ -485,9 +561,9 @@ static int parse_seconds(const char *opt, const char *v, double lo,
  * that a typo in --flows cannot take the machine's memory. */
 static int check_memory(const struct params *p)
 {
-	unsigned b = p->window < BATCH ? p->window : BATCH;
+	unsigned b = p->window < BATCH && !p->rate ? p->window : BATCH;
 	uint64_t per = 2 * (uint64_t)b * p->size +
-		       4 * (uint64_t)p->window * sizeof(struct slot);
+		       (uint64_t)ring_size(p) * sizeof(struct slot);
 
 	if (per * p->flows > MAX_MEMORY) {
 		fprintf(stderr, "keel-udpload: %u flows of %u x %u B need more "
@@ -501,6 +577,7 @@ static int check_memory(const struct params *p)
 static int parse_args(const struct keel_args *a, struct params *p)
 {
 	const char *target = NULL, *v;
+	bool window_set = false;
 	int rc = 0;
 
 	p->flows = 4;
@@ -513,8 +590,12 @@ static int parse_args(const struct keel_args *a, struct params *p)
 
 		if ((v = opt_value(arg, "--flows")))
 			rc = parse_uint("--flows", v, 1, MAX_FLOWS, &p->flows);
-		else if ((v = opt_value(arg, "--window")))
+		else if ((v = opt_value(arg, "--window"))) {
 			rc = parse_uint("--window", v, 1, MAX_WINDOW, &p->window);
+			window_set = true;
+		}
+		else if ((v = opt_value(arg, "--rate")))
+			rc = parse_uint("--rate", v, 1, MAX_RATE, &p->rate);
 		else if ((v = opt_value(arg, "--size")))
 			rc = parse_uint("--size", v, MIN_SIZE, MAX_SIZE, &p->size);
 		else if ((v = opt_value(arg, "--duration")))
@@ -536,6 +617,11 @@ static int parse_args(const struct keel_args *a, struct params *p)
 	}
 	if (rc < 0)
 		return rc;
+	if (p->rate && window_set) {
+		fprintf(stderr, "keel-udpload: --window is the closed loop, --rate "
+				"the open one: not both\n");
+		return -EINVAL;
+	}
 	if (!target) {
 		fprintf(stderr, "keel-udpload: which ADDR:PORT? "
 				"(e.g. 127.0.0.1:8080; try --help)\n");
@@ -585,12 +671,17 @@ static void report(const struct load *f)
 			       q50, q99, q999);
 		else
 			printf("\"p50_us\":null,\"p99_us\":null,\"p999_us\":null,");
-		printf("\"flows\":%u,\"window\":%u,\"size\":%u}\n", p->flows,
-		       p->window, p->size);
+		printf("\"flows\":%u,\"window\":%u,\"rate\":%u,\"size\":%u}\n",
+		       p->flows, p->rate ? 0 : p->window, p->rate, p->size);
 	} else {
-		printf("keel-udpload: %u flows, window %u, %u B, %.2f s: sent %llu "
-		       "received %llu lost %llu",
-		       p->flows, p->window, p->size, secs,
+		if (p->rate)
+			printf("keel-udpload: %u flows, open loop %u/s, ", p->flows,
+			       p->rate);
+		else
+			printf("keel-udpload: %u flows, window %u, ", p->flows,
+			       p->window);
+		printf("%u B, %.2f s: sent %llu received %llu lost %llu",
+		       p->size, secs,
 		       (unsigned long long)t->sent, (unsigned long long)t->received,
 		       (unsigned long long)t->lost);
 		if (t->late)
@@ -624,6 +715,7 @@ static intptr_t load(void *frame, struct keel_cx *cx)
 		KEEL_RETURN(f, -ENOMEM);
 
 	t0 = keel_now(cx);
+	f->p.t_start = t0;
 	f->p.t_measure = t0 + f->p.warmup_ns;
 	f->p.t_end = f->p.t_measure + f->p.duration_ns;
 	source_for(&f->p.target, &src);
@@ -700,62 +792,19 @@ static void load_drop(void *frame)
 #define USAGE                                                                  \
 	"keel-udpload [options] ADDR:PORT\n"                                   \
 	"\n"                                                                   \
-	"Closed-loop UDP load against an echo service; prints datagrams/s\n"   \
-	"and latency percentiles.\n"                                           \
-	"\n"                                                                   \
-	"load options:\n"                                                      \
+	"UDP load against an echo service, closed loop (--window) or open\n"   \
+	"loop (--rate); prints sent, received, lost, datagrams/s and latency\n" \
+	"percentiles."
+
+#define OPTIONS                                                                \
 	"  --flows=N       client sockets, one task each (default 4, max 1024)\n" \
-	"  --window=N      datagrams in flight per flow (default 1, max 4096)\n"  \
+	"  --window=N      closed loop: datagrams in flight per flow (default 1,\n" \
+	"                  max 4096)\n"                                         \
+	"  --rate=N        open loop: N datagrams/s over all flows, whatever\n"  \
+	"                  comes back (paced per 1 ms timer tick)\n"            \
 	"  --size=BYTES    payload, 16..65507 (default 64)\n"                  \
 	"  --duration=S    seconds measured (default 3, max 600)\n"            \
 	"  --warmup=S      seconds before measuring (default 0.5)\n"           \
-	"  --json          one JSON object instead of the summary line"
+	"  --json          one JSON object instead of the summary line\n"
 
-static bool is_load_option(const char *a)
-{
-	static const char *const names[] = { "--flows", "--window", "--size",
-					     "--duration", "--warmup", "--json" };
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (opt_value(a, names[i]))
-			return true;
-	return false;
-}
-
-/*
- * keel's option parser rejects every "--" option it does not know, and it
- * runs before the async main. So the load options are moved behind a "--",
- * where keel_args_parse leaves them as positional arguments for
- * parse_args; keel's own options (and any unknown one, which keel then
- * reports) stay in front.
- */
-int main(int argc, char **argv)
-{
-	static char dashdash[] = "--";
-	char **v = calloc((size_t)argc + 2, sizeof(*v));
-	int n = 0, rc;
-
-	if (!v || argc < 1) {
-		free(v);
-		return 1;
-	}
-	v[n++] = argv[0];
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		else if (!is_load_option(argv[i]))
-			v[n++] = argv[i];
-	v[n++] = dashdash;
-	for (int i = 1, rest = 0; i < argc; i++) {
-		if (!rest && strcmp(argv[i], "--") == 0)
-			rest = 1;
-		else if (rest || is_load_option(argv[i]))
-			v[n++] = argv[i];
-	}
-	/* Positional arguments in front of the "--" are kept in their order;
-	 * only where the options sit among them moves. */
-	rc = keel_main(n, v, USAGE, NULL, load, load_drop, sizeof(struct load),
-		       offsetof(struct load, args));
-	free(v);
-	return rc;
-}
+KEEL_MAIN_OPTS(load, load_drop, struct load, USAGE, OPTIONS)

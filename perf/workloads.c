@@ -299,7 +299,8 @@ KEEL_BENCH(poll_reactor, struct fan,
 /* The same loop through the kernel driver's eventfd source: a trip is a
  * write(2), an epoll edge and a read(2). Each task opens its eventfd (as
  * the seed's tasks register theirs), so an iteration also counts 300
- * eventfd opens and closes. No baseline: it has no driver. */
+ * eventfd opens and closes. The baseline does the same syscalls with its
+ * own epoll loop (base_event): the kernel's floor. */
 struct reactor_fd {
 	struct keel_event ev;
 	unsigned depth;
@@ -337,9 +338,57 @@ static void reactor_fd_drop(void *frame)
 		keel_event_close(&t->ev);
 }
 
+struct base_reactor_fd {
+	struct base_event ev;
+	unsigned depth;
+};
+
+static intptr_t base_reactor_fd_task(void *frame, struct base_cx *cx)
+{
+	struct base_reactor_fd *t = frame;
+	int rc;
+
+	if (!t->ev.open) {
+		rc = base_event_open(&t->ev);
+		if (rc < 0)
+			return rc;
+	}
+	for (;;) {
+		intptr_t r = base_event_poll(cx, &t->ev);
+
+		if (r == KEEL_PENDING) {
+			rc = base_event_set(&t->ev);
+			return rc < 0 ? rc : KEEL_PENDING;
+		}
+		if (r < 0 || ++t->depth == REACTOR_TRIPS) {
+			base_event_close(&t->ev);
+			return r < 0 ? r : 0;
+		}
+	}
+}
+
+BASE_BENCH(base_poll_reactor_fd, struct fan)
+{
+	int rc;
+
+	KEEL_BEGIN(f);
+	rc = base_spawn_n(cx, REACTOR_TASKS, base_reactor_fd_task,
+			  &(struct base_reactor_fd){ .ev.fd = -1 },
+			  sizeof(struct base_reactor_fd));
+	if (rc < 0)
+		KEEL_RETURN(f, rc);
+	for (f->i = 0; f->i < REACTOR_TASKS; f->i++) {
+		KEEL_AWAIT(f, f->r, base_join_poll(cx, base_joins[f->i]));
+		if (f->r < 0)
+			KEEL_RETURN(f, f->r); /* the others leak: a bench */
+	}
+	KEEL_END(f);
+}
+
 KEEL_BENCH(poll_reactor_fd, struct fan,
 	   .ops = REACTOR_TASKS * REACTOR_TRIPS, .op = "trip",
-	   .what = "300 tasks x 300 trips through an eventfd (keel_event)")
+	   .what = "300 tasks x 300 trips through an eventfd (keel_event)",
+	   .baseline = base_poll_reactor_fd)
 {
 	int rc;
 
