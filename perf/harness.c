@@ -587,12 +587,15 @@ static const char usage[] =
 	"prints the median ns/iter with its spread.\n"
 	"\n"
 	"  --sched=LIST      schedulers to run (comma list; default all linked;\n"
-	"                    the baseline column is always run, see below)\n"
+	"                    the baseline runs too, unless --no-baseline;\n"
+	"                    --sched=baseline runs the baseline alone)\n"
 	"  --workers=LIST    worker counts for multi-threaded schedulers\n"
 	"                    (default 1,2; local always runs 1)\n"
 	"  --no-baseline     skip the baseline executor\n"
 	"  --pin=CPU         pin the thread that drives the root task (the\n"
-	"                    baseline, worker 0) to CPU\n"
+	"                    baseline, worker 0) to CPU, after the probe run\n"
+	"                    that starts the runtime's other threads (they\n"
+	"                    keep the process's mask)\n"
 	"  --samples=N       samples per cell (default 11, max 1000)\n"
 	"  --sample-ms=MS    target length of a sample (default 25)\n"
 	"  --warmup-ms=MS    warm-up per cell, also used to calibrate (default 100)\n"
@@ -649,7 +652,7 @@ static void list(const struct keel_bench *const *b, size_t nb)
 
 static int parse(int argc, char **argv, bool *list_only)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	const char *s;
 	int rc = 0;
 
