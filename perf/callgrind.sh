@@ -74,10 +74,10 @@ for w in $workloads; do
 			printf ' %10s' n/a
 			continue
 		fi
-		a=$(count "$w" "$r" $lo) && b=$(count "$w" "$r" $hi) || {
+		if ! a=$(count "$w" "$r" $lo) || ! b=$(count "$w" "$r" $hi); then
 			printf ' %10s' failed
 			continue
-		}
+		fi
 		awk -v a="$a" -v b="$b" -v n=$((hi - lo)) -v ops="$ops" \
 			'BEGIN { printf " %10.1f", (b - a) / (n * ops) }'
 	done
