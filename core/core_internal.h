@@ -219,7 +219,6 @@ void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind);
  * push on migrating ones. */
 void keel__sched_push(struct keel_task *t);
 void keel__worker_unpark(struct keel_worker *w);
-void keel__worker_schedule(struct keel_worker *w, struct keel_task *t);
 uint64_t keel__worker_clock(struct keel_worker *w);
 
 /* --------------------------------------------------------------- runtime */
@@ -245,5 +244,20 @@ struct keel_runtime {
 	struct keel_worker *workers[KEEL__MAX_WORKERS];
 	unsigned nworkers;
 };
+
+/* Affine: make \p t runnable on its worker \p w (owner thread). Inline:
+ * it is the self-wake hot path. */
+static inline void keel__worker_schedule(struct keel_worker *w,
+					 struct keel_task *t)
+{
+	if (t->state & (KEEL__T_QUEUED | KEEL__T_DONE))
+		return;
+	if (t->state & KEEL__T_RUNNING) {
+		t->state |= KEEL__T_NOTIFIED;
+		return;
+	}
+	t->state = (uint16_t)((t->state & ~KEEL__T_NOTIFIED) | KEEL__T_QUEUED);
+	keel_list_push_back(&w->runq, &t->link);
+}
 
 #endif /* KEEL_CORE_INTERNAL_H */

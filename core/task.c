@@ -31,13 +31,15 @@ _Thread_local struct keel_worker *keel__tls_worker;
 
 /* ----------------------------------------------------------------- cache */
 
+/* The smallest class whose blocks (64 << class bytes) hold \p size. */
 static uint8_t size_class(size_t size)
 {
-	uint8_t c = 0;
+	unsigned c;
 
-	while (c < KEEL__CACHE_CLASSES && ((size_t)64 << c) < size)
-		c++;
-	return c;
+	if (size <= 64)
+		return 0;
+	c = (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) - 6;
+	return (uint8_t)(c < KEEL__CACHE_CLASSES ? c : KEEL__CACHE_CLASSES);
 }
 
 void *keel__cache_alloc(struct keel__cache *c, size_t size, uint8_t *cls)
@@ -524,8 +526,11 @@ void keel__task_run(struct keel_worker *w, struct keel_task *t)
 		task_complete(w, t, r, false);
 	else if (t->state & KEEL__T_CANCELLED)
 		task_complete(w, t, -ECANCELED, true);
-	else if (t->state & KEEL__T_NOTIFIED)
-		keel__worker_schedule(w, t);
+	else if (t->state & KEEL__T_NOTIFIED) {
+		/* Neither queued nor done: straight to the back of the queue. */
+		t->state = (uint16_t)((t->state & ~KEEL__T_NOTIFIED) | KEEL__T_QUEUED);
+		keel_list_push_back(&w->runq, &t->link);
+	}
 }
 
 void keel__task_cancel_local(struct keel_task *t)

@@ -129,7 +129,7 @@ static void set_state(struct keel_timer *t, uint8_t s)
 
 uint64_t keel__wheel_next(struct keel__wheel *wh)
 {
-	unsigned l, s;
+	unsigned l = 0, s = 0;
 	uint64_t at;
 
 	wheel_lock(wh);
@@ -145,7 +145,7 @@ size_t keel__wheel_advance(struct keel__wheel *wh, uint64_t now)
 {
 	struct keel_waker batch[64];
 	size_t fired = 0, nb;
-	unsigned l, s;
+	unsigned l = 0, s = 0;
 	uint64_t at;
 
 	do {

@@ -86,17 +86,6 @@ intptr_t keel_shutdown_poll(struct keel_cx *cx)
 
 /* ------------------------------------------------------------- run queue */
 
-void keel__worker_schedule(struct keel_worker *w, struct keel_task *t)
-{
-	if (t->state & (KEEL__T_QUEUED | KEEL__T_DONE))
-		return;
-	if (t->state & KEEL__T_RUNNING) {
-		t->state |= KEEL__T_NOTIFIED;
-		return;
-	}
-	t->state = (uint16_t)((t->state & ~KEEL__T_NOTIFIED) | KEEL__T_QUEUED);
-	keel_list_push_back(&w->runq, &t->link);
-}
 
 /* ----------------------------------------------------------------- inbox */
 
@@ -209,6 +198,7 @@ intptr_t keel_ready_poll(struct keel_cx *cx, struct keel_ready *r)
 void keel_ready_set(struct keel_cx *cx, struct keel_ready *r)
 {
 	struct keel_worker *w;
+	bool fired = false;
 
 	if (!cx || !r)
 		return;
@@ -218,10 +208,19 @@ void keel_ready_set(struct keel_cx *cx, struct keel_ready *r)
 	ready_lock(w);
 	if (!r->ready) {
 		r->ready = true;
-		if (r->waker.ops && !keel_list_linked(&r->link))
+		if (r->waker.ops && !keel_list_linked(&r->link)) {
 			keel_list_push_back(&w->fired_ready, &r->link);
+			fired = true;
+		}
 	}
 	ready_unlock(w);
+	/* Migrating: the source's worker may be another one, and parked. It
+	 * looks at its fired list after announcing the park (worker_park). */
+	if (fired && w != cx->worker) {
+		atomic_thread_fence(memory_order_seq_cst);
+		if (atomic_load(&w->parked))
+			keel__worker_unpark(w);
+	}
 }
 
 void keel_ready_stop(struct keel_ready *r)
@@ -239,6 +238,18 @@ void keel_ready_stop(struct keel_ready *r)
 	if (keel_list_linked(&r->task_link))
 		keel_list_remove(&r->task_link);
 	keel_waker_drop(&wk);
+}
+
+/* Whether a readiness source waits on w's fired list (checked before w
+ * parks: another worker may have set it). */
+static bool ready_pending(struct keel_worker *w)
+{
+	bool pending;
+
+	ready_lock(w);
+	pending = !keel_list_empty(&w->fired_ready);
+	ready_unlock(w);
+	return pending;
 }
 
 /* The reactor half of the readiness sources: wake what was set. */
@@ -401,6 +412,7 @@ static void worker_park(struct keel_worker *w)
 	atomic_fetch_add(&w->rt->idle, 1);
 	if (!atomic_load(&w->inbox_nonempty) && !atomic_load(&w->stop) &&
 	    !atomic_load(&w->rt->shutdown) && !worker_has_tasks(w) &&
+	    !ready_pending(w) &&
 	    !(test_clock && test_clock_advance(w))) {
 		w->stats.parks++;
 		if (w->ndrv)
