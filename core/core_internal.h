@@ -109,6 +109,13 @@ struct keel_cx {
 };
 
 extern const struct keel_waker_ops keel__task_waker_ops;
+
+/*
+ * keel_waker_register in two halves, for slots under a lock: put cx's
+ * waker in \p slot and return what was there, to drop after unlocking
+ * (dropping may free a task, which takes its worker's lock).
+ */
+struct keel_waker keel__waker_swap(struct keel_waker *slot, struct keel_cx *cx);
 extern const struct keel_waker_ops keel__task_shared_waker_ops;
 
 void keel__task_run(struct keel_worker *w, struct keel_task *t);

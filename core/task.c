@@ -280,10 +280,20 @@ intptr_t keel_coop(struct keel_cx *cx)
 
 void keel_waker_register(struct keel_waker *slot, struct keel_cx *cx)
 {
-	if (keel_waker_will_wake(slot, &cx->waker))
-		return;
-	keel_waker_drop(slot);
-	*slot = keel_waker_clone(&cx->waker);
+	struct keel_waker old = keel__waker_swap(slot, cx);
+
+	keel_waker_drop(&old);
+}
+
+struct keel_waker keel__waker_swap(struct keel_waker *slot, struct keel_cx *cx)
+{
+	struct keel_waker old = { 0 };
+
+	if (!keel_waker_will_wake(slot, &cx->waker)) {
+		old = *slot;
+		*slot = keel_waker_clone(&cx->waker);
+	}
+	return old;
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -614,11 +624,7 @@ intptr_t keel_join_poll(struct keel_cx *cx, struct keel_join *join)
 			keel__spin_unlock(&t->join_lock);
 			return join_result(t);
 		}
-		old = (struct keel_waker){ 0 };
-		if (!keel_waker_will_wake(&t->join_waker, &cx->waker)) {
-			old = t->join_waker;
-			t->join_waker = keel_waker_clone(&cx->waker);
-		}
+		old = keel__waker_swap(&t->join_waker, cx);
 		keel__spin_unlock(&t->join_lock);
 		keel_waker_drop(&old);
 		return KEEL_PENDING;

@@ -240,6 +240,7 @@ static intptr_t timer_wait(struct keel_cx *cx, struct keel_timer *t,
 {
 	struct keel_worker *w = cx->worker;
 	struct keel__wheel *wh;
+	struct keel_waker old;
 
 	if (state_of(t) != TIMER_IDLE) {
 		wh = t->wheel;
@@ -251,8 +252,9 @@ static intptr_t timer_wait(struct keel_cx *cx, struct keel_timer *t,
 				keel_list_remove(&t->task_link);
 			return 0;
 		}
-		keel_waker_register(&t->waker, cx);
+		old = keel__waker_swap(&t->waker, cx);
 		wheel_unlock(wh);
+		keel_waker_drop(&old); /* outside the lock: see keel__waker_swap */
 		link_task(t, cx);
 		return KEEL_PENDING;
 	}

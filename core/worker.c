@@ -64,7 +64,7 @@ static size_t worker_pass_shutdown(struct keel_worker *w)
 intptr_t keel_shutdown_poll(struct keel_cx *cx)
 {
 	struct keel_runtime *rt;
-	struct keel_waker old = { 0 };
+	struct keel_waker old;
 
 	if (!cx)
 		return -EINVAL;
@@ -72,10 +72,7 @@ intptr_t keel_shutdown_poll(struct keel_cx *cx)
 	if (atomic_load(&rt->shutdown_requests))
 		return 0;
 	pthread_mutex_lock(&rt->shutdown_lock);
-	if (!keel_waker_will_wake(&rt->shutdown_waker, &cx->waker)) {
-		old = rt->shutdown_waker;
-		rt->shutdown_waker = keel_waker_clone(&cx->waker);
-	}
+	old = keel__waker_swap(&rt->shutdown_waker, cx);
 	pthread_mutex_unlock(&rt->shutdown_lock);
 	keel_waker_drop(&old);
 	atomic_store(&rt->graceful, true);
@@ -172,6 +169,7 @@ static void ready_unlock(struct keel_worker *w)
 
 intptr_t keel_ready_poll(struct keel_cx *cx, struct keel_ready *r)
 {
+	struct keel_waker old;
 	struct keel_worker *w;
 
 	if (!cx || !r)
@@ -187,8 +185,9 @@ intptr_t keel_ready_poll(struct keel_cx *cx, struct keel_ready *r)
 			keel_list_remove(&r->task_link);
 		return 0;
 	}
-	keel_waker_register(&r->waker, cx);
+	old = keel__waker_swap(&r->waker, cx);
 	ready_unlock(w);
+	keel_waker_drop(&old); /* outside the lock: see keel__waker_swap */
 	if (keel_list_linked(&r->task_link))
 		keel_list_remove(&r->task_link);
 	keel_list_push_back(&cx->task->readies, &r->task_link);
