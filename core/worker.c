@@ -291,6 +291,16 @@ static struct keel_task *worker_next(struct keel_worker *w)
 	return n ? KEEL_CONTAINER_OF(n, struct keel_task, link) : NULL;
 }
 
+/* Whether a task is waiting for this worker (checked before parking). */
+static bool worker_has_tasks(struct keel_worker *w)
+{
+	const struct keel_sched_ops *s = w->rt->sched;
+
+	if (!w->shared && !keel_list_empty(&w->runq))
+		return true;
+	return s->has_work && s->has_work(w->rt->sched_impl, w);
+}
+
 static size_t worker_run_tasks(struct keel_worker *w)
 {
 	unsigned budget = w->rt->cfg.budget;
@@ -301,20 +311,11 @@ static size_t worker_run_tasks(struct keel_worker *w)
 		keel__task_run(w, t);
 		ran++;
 	}
-	if (ran == budget)
-		w->stats.budget_yields++;
+	if (ran == budget && worker_has_tasks(w))
+		w->stats.budget_yields++; /* others were still waiting */
 	return ran;
 }
 
-/* Whether a task is waiting for this worker (checked before parking). */
-static bool worker_has_tasks(struct keel_worker *w)
-{
-	const struct keel_sched_ops *s = w->rt->sched;
-
-	if (!w->shared && !keel_list_empty(&w->runq))
-		return true;
-	return s->has_work && s->has_work(w->rt->sched_impl, w);
-}
 
 static size_t worker_poll_drivers(struct keel_worker *w)
 {
