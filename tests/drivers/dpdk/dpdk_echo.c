@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dpdk_echo: the other process of the DPDK two-process tests, a keel UDP
- * echo on whatever --driver says. It answers COUNT datagrams and exits 0
- * (200 ms later, for the last echo to leave), or exits 1 when none came
- * for 20 s (every wait is bounded).
+ * echo on whatever --driver says. It answers every datagram, and exits 0
+ * once it has answered COUNT distinct ones (200 ms later, for the last
+ * echo to leave), or 1 when none came for 20 s (every wait is bounded).
+ * A client that resends a request before its answer came makes copies
+ * that arrive back to back: they are answered but counted once.
  * usage: dpdk_echo --driver=dpdk:... ADDR:PORT COUNT
  */
 #include <errno.h>
 #include <keel/keel.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct echo {
 	struct keel_co co;
@@ -17,8 +20,8 @@ struct echo {
 	struct keel_udp sock;
 	struct keel_timer t;
 	struct keel_addr addr, peer;
-	char buf[2048];
-	intptr_t n, sent;
+	char buf[2048], last[2048];
+	intptr_t n, sent, last_n;
 	long count, done;
 };
 
@@ -36,6 +39,7 @@ static intptr_t echo(void *frame, struct keel_cx *cx)
 		rc = keel_udp_bind(cx, &f->sock, &f->addr, NULL);
 	if (rc < 0)
 		KEEL_RETURN(f, rc);
+	f->last_n = -1;
 	while (f->done < f->count) {
 		KEEL_AWAIT(f, f->n, keel_timeout(cx, &f->t, 20 * KEEL_SEC,
 			   keel_udp_recv_from(cx, &f->sock, f->buf, sizeof(f->buf), &f->peer)));
@@ -45,7 +49,10 @@ static intptr_t echo(void *frame, struct keel_cx *cx)
 							(size_t)f->n, &f->peer));
 		if (f->sent < 0)
 			KEEL_RETURN(f, f->sent);
-		f->done++;
+		if (f->n != f->last_n || memcmp(f->buf, f->last, (size_t)f->n) != 0)
+			f->done++;
+		memcpy(f->last, f->buf, (size_t)f->n);
+		f->last_n = f->n;
 	}
 	/* Let the last echo leave before the port closes under it. */
 	KEEL_AWAIT(f, f->n, keel_sleep_for(cx, &f->t, 200 * KEEL_MS));
