@@ -191,6 +191,9 @@ struct keel_worker {
 	struct keel__wheel wheel;
 	struct keel__cache cache;
 	struct keel_list fired_ready; /* keel_ready sources set */
+	atomic_bool ready_fired;      /* fired_ready is not empty; written
+					 under `lock` on migrating runtimes,
+					 read without it as a hint */
 	struct keel_list tasks;	      /* every task spawned here, not freed */
 	int64_t live_tasks;	      /* spawned here minus finished here */
 	struct keel__spin lock;	      /* migrating: guards tasks, wheel and

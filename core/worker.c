@@ -209,6 +209,8 @@ void keel_ready_set(struct keel_cx *cx, struct keel_ready *r)
 		r->ready = true;
 		if (r->waker.ops && !keel_list_linked(&r->link)) {
 			keel_list_push_back(&w->fired_ready, &r->link);
+			atomic_store_explicit(&w->ready_fired, true,
+					      memory_order_relaxed);
 			fired = true;
 		}
 	}
@@ -251,19 +253,27 @@ static bool ready_pending(struct keel_worker *w)
 	return pending;
 }
 
-/* The reactor half of the readiness sources: wake what was set. */
+/*
+ * The reactor half of the readiness sources: wake what was set. The list
+ * is read only under the lock (another worker may be pushing onto it); the
+ * flag outside it is a hint, and a set it misses is seen before parking
+ * (ready_pending) or at the next tick.
+ */
 static size_t worker_fire_ready(struct keel_worker *w)
 {
 	struct keel_list *n;
 	size_t count = 0;
 
-	if (keel_list_empty(&w->fired_ready))
+	if (!atomic_load_explicit(&w->ready_fired, memory_order_relaxed))
 		return 0;
 	for (;;) {
 		struct keel_waker wk;
 
 		ready_lock(w);
 		n = keel_list_pop_front(&w->fired_ready);
+		if (!n)
+			atomic_store_explicit(&w->ready_fired, false,
+					      memory_order_relaxed);
 		if (n) {
 			struct keel_ready *r = KEEL_CONTAINER_OF(n, struct keel_ready, link);
 
