@@ -43,10 +43,20 @@ struct keel__spin {
 	atomic_flag f;
 };
 
+/* A spin-wait hint to the CPU; nothing where there is none. */
+static inline void keel__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 static inline void keel__spin_lock(struct keel__spin *l)
 {
 	while (atomic_flag_test_and_set_explicit(&l->f, memory_order_acquire))
-		__builtin_ia32_pause();
+		keel__cpu_relax();
 }
 
 static inline void keel__spin_unlock(struct keel__spin *l)
@@ -229,6 +239,10 @@ void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind);
  * push on migrating ones. */
 void keel__sched_push(struct keel_task *t);
 void keel__worker_unpark(struct keel_worker *w);
+/* The reactor half of the readiness sources (ready.c): wake the waiters of
+ * the sources set on \p w; whether any is waiting to be fired. */
+size_t keel__ready_fire(struct keel_worker *w);
+bool keel__ready_pending(struct keel_worker *w);
 uint64_t keel__worker_clock(struct keel_worker *w);
 
 /* --------------------------------------------------------------- runtime */
