@@ -7,6 +7,7 @@
  * lock, and "the child has run" is waited for (boundedly), never assumed.
  */
 #include <errno.h>
+#include <keel/sched.h>
 #include <keel/test.h>
 #include <pthread.h>
 #include <sched.h>
@@ -135,7 +136,7 @@ struct t_wake {
 	intptr_t r;
 	atomic_int polls;
 	atomic_bool finish;
-	int spins, i;
+	int spins, i, base;
 };
 
 KEEL_TEST(task, wakes_coalesce_into_one_poll, struct t_wake)
@@ -155,13 +156,20 @@ KEEL_TEST(task, wakes_coalesce_into_one_poll, struct t_wake)
 	cr_assert_eq(f->r, 0);
 	for (f->i = 0; f->i < 50; f->i++)
 		KEEL_YIELD(f, cx); /* room for a wrong extra poll to show */
-	cr_assert_eq(atomic_load(&f->polls), 2, "polled %d times",
-		     atomic_load(&f->polls));
+	/* On a multi-thread scheduler the first wake may land after the
+	 * child counted its first poll but before that poll returned: then
+	 * it is polled once more by contract, and the next two wakes
+	 * coalesce into one more poll (3). Three wakes that did not
+	 * coalesce would make 4. */
+	f->base = atomic_load(&f->polls);
+	cr_assert(f->base == 2 || (f->base == 3 &&
+				     keel_runtime_worker(keel_cx_runtime(cx), 1)),
+		  "polled %d times", f->base);
 	atomic_store(&f->finish, true);
 	stash_wake(&f->stash, false);
 	cr_assert_null(f->stash.w.ops, "wake consumes the waker");
 	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
-	cr_assert_eq(atomic_load(&f->polls), 3);
+	cr_assert_eq(atomic_load(&f->polls), f->base + 1);
 	pthread_mutex_destroy(&f->stash.lock);
 	KEEL_END(f);
 }
