@@ -89,6 +89,9 @@ struct keel_task {
 	struct keel_list link; /* run queue */
 	struct keel_list all;  /* the worker's tasks, from spawn to free */
 	struct keel_worker *worker;
+	struct keel_worker *home; /* migrating: the worker whose handles it
+				     uses; it is polled only there (NULL:
+				     anywhere). Written by its poller. */
 	keel_poll_fn *poll;
 	keel_drop_fn *drop;
 	int64_t refs;		     /* affine: owner thread only */
@@ -176,6 +179,8 @@ struct keel__drv {
 struct keel__msg {
 	struct keel_task *task;
 	int kind;
+	void (*fn)(void *); /* KEEL__MSG_CALL: fn(arg) on the owner */
+	void *arg;
 };
 
 /* Each message carries one reference to its task, but FREE, which carries
@@ -186,11 +191,13 @@ enum {
 	KEEL__MSG_CANCEL,
 	KEEL__MSG_JOIN,
 	KEEL__MSG_FREE,
+	KEEL__MSG_CALL, /* no task: run fn(arg) on the worker's thread */
 };
 
 struct keel_worker_stats {
 	uint64_t polls, spawns, completed, cancelled;
 	uint64_t ticks, parks, remote_msgs, timers_fired, budget_yields;
+	uint64_t moves;	 /* tasks moved here to use this worker's handles */
 	uint64_t leaked; /* tasks reclaimed at teardown, never joined */
 };
 
@@ -198,6 +205,11 @@ struct keel_worker {
 	struct keel_runtime *rt;
 	unsigned index;
 	struct keel_list runq;
+	struct keel_list pinned;   /* migrating: tasks whose home is this
+				      worker, runnable (owner thread) */
+	struct keel_list homeq;	   /* migrating: the same, pushed by other
+				      threads (under inbox_lock) */
+	bool pinned_turn;	   /* alternate pinned and scheduler pops */
 	struct keel__wheel wheel;
 	struct keel__cache cache;
 	struct keel_list fired_ready; /* keel_ready sources set */
@@ -235,6 +247,12 @@ void keel__runtime_teardown(struct keel_runtime *rt);
 const struct keel_sched_ops *keel__sched_default(void);
 const struct keel_driver_ops *keel__driver_default(void);
 void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind);
+/* Run fn(arg) on \p w's thread at its next tick (now, when called there). */
+void keel__worker_call(struct keel_worker *w, void (*fn)(void *), void *arg);
+/* Migrating: make \p t (SCHEDULED) runnable on its home worker. */
+void keel__worker_push_home(struct keel_worker *w, struct keel_task *t);
+/* Migrating: from now on \p t runs on \p w (it holds a handle of w's). */
+void keel__task_set_home(struct keel_task *t, struct keel_worker *w);
 /* Make \p t runnable: the run queue on affine schedulers, the scheduler's
  * push on migrating ones. */
 void keel__sched_push(struct keel_task *t);
@@ -263,6 +281,7 @@ struct keel_runtime {
 	struct keel_waker shutdown_waker; /* under shutdown_lock */
 	unsigned shutdown_seen;	 /* requests the home worker passed on */
 	bool shared;		 /* sched->migrates */
+	bool tearing_down;	 /* keel__runtime_teardown: one thread */
 	atomic_uint idle;	 /* workers parked or about to park */
 	struct keel_worker *home; /* the worker block_on runs on */
 	struct keel_worker *workers[KEEL__MAX_WORKERS];

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The driver-independent socket API: argument checks, the cooperative
- * budget (keel_coop), then one indirect call into the socket's driver. A
- * handle that is not open gives -EBADF, a NULL handle or bad argument
- * -EINVAL, an op the driver lacks -ENOTSUP.
+ * The socket front end, the driver-independent socket API: argument
+ * checks, ownership, the cooperative budget (keel_coop), then one indirect
+ * call into the socket's driver. A handle that is not open gives -EBADF, a
+ * NULL handle or bad argument -EINVAL, an op the driver lacks -ENOTSUP.
+ *
+ * Ownership: a handle belongs to the worker whose task opened it (an
+ * accepted connection to its listener's). Every operation runs on that
+ * worker's thread, so a driver is single-threaded: a task polled elsewhere
+ * is first moved home (keel_cx_home: pending now, polled next on the
+ * owner), and a close from another worker is run by the owner.
  */
 #include "core_internal.h"
 
@@ -13,6 +19,33 @@
 static bool valid_family(const struct keel_addr *a)
 {
 	return a && (a->sa.sa_family == AF_INET || a->sa.sa_family == AF_INET6);
+}
+
+/* Run the rest of this operation on \p h's owner (see above). */
+#define HOME(cx, h)                                                            \
+	do {                                                                   \
+		if ((h)->owner != (cx)->worker)                                \
+			return keel_cx_home((cx), (h)->owner);                 \
+	} while (0)
+
+/* A handle just opened by the task of \p cx: it is the worker's, and the
+ * task lives there from now on (migrating runtimes). */
+static struct keel_worker *opened(struct keel_cx *cx)
+{
+	keel_cx_home(cx, cx->worker); /* 0: it runs there */
+	return cx->worker;
+}
+
+/* Close \p impl with \p close on its owner's thread. */
+static void close_on_owner(struct keel_worker *owner, void (*close)(void *),
+			   void *impl)
+{
+	struct keel_worker *w = keel__tls_worker;
+
+	if (owner && w && w != owner && w->rt == owner->rt)
+		keel__worker_call(owner, close, impl);
+	else
+		close(impl);
 }
 
 /* ------------------------------------------------------------------- UDP */
@@ -31,6 +64,7 @@ int keel_udp_bind(struct keel_cx *cx, struct keel_udp *s,
 {
 	static const struct keel_udp_opts defaults;
 	struct keel__drv *d;
+	int rc;
 
 	if (!cx || !s || !valid_family(addr))
 		return -EINVAL;
@@ -39,15 +73,19 @@ int keel_udp_bind(struct keel_cx *cx, struct keel_udp *s,
 	d = cx->worker->udp_drv;
 	if (!d || !d->ops->udp_bind)
 		return -ENOTSUP;
-	return d->ops->udp_bind(d->impl, s, addr, opts ? opts : &defaults);
+	rc = d->ops->udp_bind(d->impl, s, addr, opts ? opts : &defaults);
+	if (rc == 0)
+		s->owner = opened(cx);
+	return rc;
 }
 
 int keel_udp_close(struct keel_udp *s)
 {
 	UDP_CHECK(s);
-	s->ops->close(s->impl);
+	close_on_owner(s->owner, s->ops->close, s->impl);
 	s->ops = NULL;
 	s->impl = NULL;
+	s->owner = NULL;
 	return 0;
 }
 
@@ -65,6 +103,7 @@ ssize_t keel_udp_recv_from(struct keel_cx *cx, struct keel_udp *s, void *buf,
 	UDP_CHECK(s);
 	if (!cx || (!buf && len))
 		return -EINVAL;
+	HOME(cx, s);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	return s->ops->recv_from(s->impl, cx, buf, len, from);
@@ -77,6 +116,7 @@ ssize_t keel_udp_send_to(struct keel_cx *cx, struct keel_udp *s,
 	UDP_CHECK(s);
 	if (!cx || (!buf && len) || !valid_family(to))
 		return -EINVAL;
+	HOME(cx, s);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	return s->ops->send_to(s->impl, cx, buf, len, to);
@@ -91,6 +131,7 @@ ssize_t keel_udp_recv_batch(struct keel_cx *cx, struct keel_udp *s,
 	for (unsigned i = 0; i < n; i++)
 		if (!v[i].buf && v[i].cap)
 			return -EINVAL;
+	HOME(cx, s);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	return s->ops->recv_batch(s->impl, cx, v, n);
@@ -105,6 +146,7 @@ ssize_t keel_udp_send_batch(struct keel_cx *cx, struct keel_udp *s,
 	for (unsigned i = 0; i < n; i++)
 		if ((!v[i].buf && v[i].cap) || !valid_family(&v[i].peer))
 			return -EINVAL;
+	HOME(cx, s);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	return s->ops->send_batch(s->impl, cx, v, n);
@@ -118,6 +160,7 @@ ssize_t keel_udp_recv_lend(struct keel_cx *cx, struct keel_udp *s,
 		return -EINVAL;
 	if (!s->ops->recv_lend)
 		return -ENOTSUP;
+	HOME(cx, s);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	return s->ops->recv_lend(s->impl, cx, pkts, n);
@@ -134,6 +177,7 @@ ssize_t keel_udp_send_lent(struct keel_cx *cx, struct keel_udp *s,
 			return -EINVAL;
 	if (!s->ops->send_lent)
 		return -ENOTSUP;
+	HOME(cx, s);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	return s->ops->send_lent(s->impl, cx, pkts, n);
@@ -231,8 +275,10 @@ intptr_t keel_tcp_connect(struct keel_cx *cx, struct keel_tcp *c,
 		rc = d->ops->tcp_connect(d->impl, c, addr);
 		if (rc < 0)
 			return rc;
+		c->owner = opened(cx);
 		c->connecting = 1;
 	}
+	HOME(cx, c);
 	r = c->ops->connect_poll(c->impl, cx);
 	if (r == KEEL_PENDING)
 		return r;
@@ -241,6 +287,7 @@ intptr_t keel_tcp_connect(struct keel_cx *cx, struct keel_tcp *c,
 		c->ops->close(c->impl);
 		c->ops = NULL;
 		c->impl = NULL;
+		c->owner = NULL;
 	}
 	return r;
 }
@@ -249,6 +296,7 @@ int keel_tcp_listen(struct keel_cx *cx, struct keel_tcp *l,
 		    const struct keel_addr *addr, int backlog)
 {
 	struct keel__drv *d;
+	int rc;
 
 	if (!cx || !l || !valid_family(addr))
 		return -EINVAL;
@@ -257,7 +305,10 @@ int keel_tcp_listen(struct keel_cx *cx, struct keel_tcp *l,
 	d = tcp_driver(cx);
 	if (!d || !d->ops->tcp_listen)
 		return -ENOTSUP;
-	return d->ops->tcp_listen(d->impl, l, addr, backlog);
+	rc = d->ops->tcp_listen(d->impl, l, addr, backlog);
+	if (rc == 0)
+		l->owner = opened(cx);
+	return rc;
 }
 
 #define TCP_CHECK(c)                                                           \
@@ -271,14 +322,20 @@ int keel_tcp_listen(struct keel_cx *cx, struct keel_tcp *l,
 intptr_t keel_tcp_accept(struct keel_cx *cx, struct keel_tcp *l,
 			 struct keel_tcp *c, struct keel_addr *peer)
 {
+	intptr_t r;
+
 	TCP_CHECK(l);
 	if (!cx || !c)
 		return -EINVAL;
 	if (c->ops)
 		return -EBUSY;
+	HOME(cx, l);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
-	return l->ops->accept(l->impl, cx, c, peer);
+	r = l->ops->accept(l->impl, cx, c, peer);
+	if (r >= 0)
+		c->owner = l->owner;
+	return r;
 }
 
 ssize_t keel_tcp_read(struct keel_cx *cx, struct keel_tcp *c, void *buf,
@@ -287,6 +344,7 @@ ssize_t keel_tcp_read(struct keel_cx *cx, struct keel_tcp *c, void *buf,
 	TCP_CHECK(c);
 	if (!cx || (!buf && len))
 		return -EINVAL;
+	HOME(cx, c);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	return c->ops->read(c->impl, cx, buf, len);
@@ -298,6 +356,7 @@ ssize_t keel_tcp_write(struct keel_cx *cx, struct keel_tcp *c,
 	TCP_CHECK(c);
 	if (!cx || (!buf && len))
 		return -EINVAL;
+	HOME(cx, c);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	return c->ops->write(c->impl, cx, buf, len);
@@ -309,6 +368,7 @@ ssize_t keel_tcp_write_all(struct keel_cx *cx, struct keel_tcp *c,
 	TCP_CHECK(c);
 	if (!cx || !done || (!buf && len) || *done > len)
 		return -EINVAL;
+	HOME(cx, c);
 	if (keel_coop(cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	while (*done < len) {
@@ -361,9 +421,10 @@ int keel_tcp_close(struct keel_tcp *c)
 		return -EINVAL;
 	if (!c->ops)
 		return -EBADF;
-	c->ops->close(c->impl);
+	close_on_owner(c->owner, c->ops->close, c->impl);
 	c->ops = NULL;
 	c->impl = NULL;
+	c->owner = NULL;
 	c->connecting = 0;
 	return 0;
 }

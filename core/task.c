@@ -20,6 +20,14 @@
  * cancelled, complete), and every reference is counted in `arefs`. The
  * state machine guarantees one poller at a time and that a wake is never
  * lost: a wake while running sets NOTIFIED, and the poller requeues.
+ *
+ * Ownership: an I/O handle belongs to the worker that opened it, and only
+ * that worker's thread touches it, so drivers need no locks. A migrating
+ * task that opens or uses a handle gets that worker as its `home`: from
+ * then on it is queued only there (keel__worker_push_home), never on the
+ * scheduler's queues, so its drop, which closes its handles, runs there
+ * too. A task that uses a handle of another worker is moved before the
+ * operation runs (keel_cx_home): pending now, polled next on the owner.
  */
 #include "core_internal.h"
 
@@ -166,14 +174,51 @@ static void task_retain(struct keel_task *t)
 
 /* ----------------------------------------------------- scheduling (both) */
 
-void keel__sched_push(struct keel_task *t)
+/* Migrating: queue \p t (SCHEDULED) at its home, or with the scheduler. */
+static void shared_push(struct keel_worker *w, struct keel_task *t,
+			enum keel_push why)
 {
 	struct keel_runtime *rt = t->worker->rt;
 
+	if (t->home)
+		keel__worker_push_home(t->home, t);
+	else
+		rt->sched->push(rt->sched_impl, w, t, why);
+}
+
+void keel__sched_push(struct keel_task *t)
+{
 	if (t->shared)
-		rt->sched->push(rt->sched_impl, local_worker(t), t, KEEL_PUSH_WAKE);
+		shared_push(local_worker(t), t, KEEL_PUSH_WAKE);
 	else
 		keel__worker_schedule(t->worker, t);
+}
+
+void keel__task_set_home(struct keel_task *t, struct keel_worker *w)
+{
+	if (t->shared)
+		t->home = w;
+}
+
+intptr_t keel_cx_home(struct keel_cx *cx, struct keel_worker *owner)
+{
+	struct keel_task *t;
+
+	if (!cx || !owner)
+		return -EINVAL;
+	t = cx->task;
+	if (cx->worker == owner) {
+		keel__task_set_home(t, owner);
+		return 0;
+	}
+	/* Affine tasks never move: using another worker's handle is a
+	 * misuse there (keel_shard_spawn a task onto the owner instead). */
+	if (!t->shared || owner->rt != cx->worker->rt)
+		return -EXDEV;
+	t->home = owner;
+	cx->worker->stats.moves++;
+	keel_waker_wake_by_ref(&cx->waker);
+	return KEEL_PENDING;
 }
 
 /* Migrating: mark runnable; true when the caller must push it. */
@@ -312,6 +357,7 @@ static struct keel_task *task_new(struct keel_worker *from,
 	if (!t)
 		return NULL;
 	t->worker = owner;
+	t->home = NULL;
 	t->poll = poll;
 	t->drop = drop;
 	t->shared = owner->shared;
@@ -513,7 +559,7 @@ static void shared_run(struct keel_worker *w, struct keel_task *t)
 	} while (!atomic_compare_exchange_weak_explicit(
 		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
 	if (ns & KEEL__S_SCHEDULED)
-		w->rt->sched->push(w->rt->sched_impl, w, t, KEEL_PUSH_YIELD);
+		shared_push(w, t, KEEL_PUSH_YIELD);
 }
 
 void keel__task_run(struct keel_worker *w, struct keel_task *t)
@@ -558,9 +604,10 @@ void keel__task_cancel_local(struct keel_task *t)
 }
 
 /* Migrating: an idle task is completed at once when we are on one of its
- * runtime's workers (claiming RUNNING keeps any waker from queueing it);
- * a queued or running one, or one cancelled from elsewhere, is completed
- * by the worker that takes it next (its drop runs on a worker). */
+ * runtime's workers and on its home, if it has one (claiming RUNNING keeps
+ * any waker from queueing it); a queued or running one, or one cancelled
+ * from elsewhere, is completed by the worker that takes it next (its drop
+ * runs on a worker, and on its home). */
 static void shared_cancel(struct keel_task *t)
 {
 	struct keel_worker *w = local_worker(t);
@@ -571,6 +618,8 @@ static void shared_cancel(struct keel_task *t)
 		if (s & (KEEL__S_COMPLETE | KEEL__S_CANCELLED))
 			return;
 		idle = !(s & (KEEL__S_RUNNING | KEEL__S_SCHEDULED));
+		if (idle && w && t->home && t->home != w)
+			w = NULL; /* its drop must run at home */
 		ns = s | KEEL__S_CANCELLED;
 		if (idle)
 			ns |= w ? KEEL__S_RUNNING : KEEL__S_SCHEDULED;

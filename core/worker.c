@@ -98,7 +98,8 @@ void keel__worker_unpark(struct keel_worker *w)
 	pthread_mutex_unlock(&w->inbox_lock);
 }
 
-void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind)
+/* Append a message under the inbox lock; unpark the owner if parked. */
+static void worker_post_msg(struct keel_worker *w, struct keel__msg msg)
 {
 	pthread_mutex_lock(&w->inbox_lock);
 	if (w->inbox_len == w->inbox_cap) {
@@ -115,17 +116,53 @@ void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind)
 		w->inbox = m;
 		w->inbox_cap = cap;
 	}
-	w->inbox[w->inbox_len++] = (struct keel__msg){ t, kind };
+	w->inbox[w->inbox_len++] = msg;
 	atomic_store(&w->inbox_nonempty, true);
 	pthread_mutex_unlock(&w->inbox_lock);
 	if (atomic_load(&w->parked))
 		keel__worker_unpark(w);
 }
 
+void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind)
+{
+	worker_post_msg(w, (struct keel__msg){ .task = t, .kind = kind });
+}
+
+void keel__worker_call(struct keel_worker *w, void (*fn)(void *), void *arg)
+{
+	if (keel__tls_worker == w || w->rt->tearing_down) {
+		fn(arg);
+		return;
+	}
+	worker_post_msg(w, (struct keel__msg){ .kind = KEEL__MSG_CALL,
+					       .fn = fn, .arg = arg });
+}
+
+void keel_worker_call(struct keel_worker *w, void (*fn)(void *), void *arg)
+{
+	keel__worker_call(w, fn, arg);
+}
+
+void keel__worker_push_home(struct keel_worker *w, struct keel_task *t)
+{
+	if (keel__tls_worker == w) {
+		keel_list_push_back(&w->pinned, &t->link);
+		return;
+	}
+	/* The link is free: a SCHEDULED task is in no other queue. */
+	pthread_mutex_lock(&w->inbox_lock);
+	keel_list_push_back(&w->homeq, &t->link);
+	atomic_store(&w->inbox_nonempty, true);
+	pthread_mutex_unlock(&w->inbox_lock);
+	if (atomic_load(&w->parked))
+		keel__worker_unpark(w);
+}
+
+/* Take what other threads posted: messages, and tasks sent home. */
 static size_t worker_drain_inbox(struct keel_worker *w)
 {
 	struct keel__msg *m;
-	size_t n, cap;
+	size_t n, cap, homed = 0;
 
 	if (!atomic_load_explicit(&w->inbox_nonempty, memory_order_acquire))
 		return 0;
@@ -136,25 +173,52 @@ static size_t worker_drain_inbox(struct keel_worker *w)
 	w->inbox = w->inbox_spare;
 	w->inbox_cap = w->spare_cap;
 	w->inbox_len = 0;
+	if (!keel_list_empty(&w->homeq)) {
+		keel_list_splice(&w->pinned, &w->homeq);
+		homed = 1;
+	}
 	atomic_store_explicit(&w->inbox_nonempty, false, memory_order_relaxed);
 	pthread_mutex_unlock(&w->inbox_lock);
 
-	for (size_t i = 0; i < n; i++)
-		keel__task_message(m[i].task, m[i].kind);
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].kind == KEEL__MSG_CALL)
+			m[i].fn(m[i].arg);
+		else
+			keel__task_message(m[i].task, m[i].kind);
+	}
 	w->inbox_spare = m;
 	w->spare_cap = cap;
 	w->stats.remote_msgs += n;
-	return n;
+	return n + homed;
 }
 
 /* ------------------------------------------------------------------ loop */
+
+/*
+ * Migrating: the tasks that live here (they use this worker's handles)
+ * and the scheduler's take turns, so neither kind starves the other.
+ */
+static struct keel_task *worker_next_shared(struct keel_worker *w)
+{
+	struct keel_list *n = NULL;
+	struct keel_task *t;
+
+	w->pinned_turn = !w->pinned_turn;
+	if (w->pinned_turn && (n = keel_list_pop_front(&w->pinned)))
+		return KEEL_CONTAINER_OF(n, struct keel_task, link);
+	t = w->rt->sched->pop(w->rt->sched_impl, w);
+	if (t)
+		return t;
+	n = keel_list_pop_front(&w->pinned);
+	return n ? KEEL_CONTAINER_OF(n, struct keel_task, link) : NULL;
+}
 
 static struct keel_task *worker_next(struct keel_worker *w)
 {
 	struct keel_list *n;
 
 	if (w->shared)
-		return w->rt->sched->pop(w->rt->sched_impl, w);
+		return worker_next_shared(w);
 	n = keel_list_pop_front(&w->runq);
 	return n ? KEEL_CONTAINER_OF(n, struct keel_task, link) : NULL;
 }
@@ -164,7 +228,7 @@ static bool worker_has_tasks(struct keel_worker *w)
 {
 	const struct keel_sched_ops *s = w->rt->sched;
 
-	if (!w->shared && !keel_list_empty(&w->runq))
+	if (!keel_list_empty(w->shared ? &w->pinned : &w->runq))
 		return true;
 	return s->has_work && s->has_work(w->rt->sched_impl, w);
 }
@@ -365,6 +429,8 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 	w->shared = rt->shared;
 	atomic_flag_clear(&w->lock.f);
 	keel_list_init(&w->runq);
+	keel_list_init(&w->pinned);
+	keel_list_init(&w->homeq);
 	keel_list_init(&w->fired_ready);
 	keel_list_init(&w->tasks);
 	pthread_mutex_init(&w->inbox_lock, NULL);
@@ -478,6 +544,7 @@ void keel__runtime_teardown(struct keel_runtime *rt)
 	struct keel_worker *prev = keel__tls_worker;
 	bool again;
 
+	rt->tearing_down = true;
 #define EACH_WORKER(w) \
 	for (unsigned i_ = 0; i_ < rt->nworkers && ((w) = rt->workers[i_], keel__tls_worker = (w), 1); i_++)
 	struct keel_worker *w;

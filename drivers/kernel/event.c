@@ -9,10 +9,8 @@
  * successful read empties the eventfd, so until epoll reports a new edge
  * there is nothing to read and the poll registers its waker straight away.
  * A write that races with the read leaves its edge queued in epoll, so it
- * is not lost. "A new edge" is io.ready, set by the dispatch, on an affine
- * runtime (the waiter runs on the dispatching thread); on a migrating one
- * it is a read sequence other than the one seen before the last read that
- * left the eventfd empty.
+ * is not lost. "A new edge" is io.ready, set by the dispatch (the waiter
+ * runs on the dispatching thread: the source's owner, keel_cx_home).
  */
 #include "kernel_internal.h"
 
@@ -22,52 +20,22 @@
 
 struct kernel_event {
 	struct keel__kio io; /* first: epoll's data.ptr points here too */
-	/* Migrating: io.seq[KEEL__KIO_RD] before the last read that left the
-	 * eventfd empty (valid when empty_known); the waiter's alone. */
-	uint32_t empty_seq;
-	bool empty_known;
 };
 
 static void event_free(struct keel__kio *io)
 {
 	keel__kernel_del(io);
-	keel__kernel_retire(io);
+	free(io);
+}
+
+static void event_close_impl(void *impl)
+{
+	event_free(impl);
 }
 
 static intptr_t count_of(uint64_t v)
 {
 	return v > (uint64_t)INTPTR_MAX ? INTPTR_MAX : (intptr_t)v;
-}
-
-/* Migrating runtimes: the read is skipped while the sequence says no edge
- * came since the eventfd was seen empty. */
-static intptr_t event_poll_shared(struct kernel_event *e, struct keel_cx *cx)
-{
-	uint64_t v;
-	ssize_t n;
-
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&e->io, KEEL__KIO_RD);
-		intptr_t w;
-
-		if (!e->empty_known || seq != e->empty_seq) {
-			do
-				n = read(e->io.fd, &v, sizeof(v));
-			while (n < 0 && errno == EINTR);
-			if (n == (ssize_t)sizeof(v)) {
-				e->empty_seq = seq;
-				e->empty_known = true;
-				return count_of(v);
-			}
-			if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-				return n < 0 ? keel__kernel_err(errno) : -EIO;
-			e->empty_seq = seq;
-			e->empty_known = true;
-		}
-		w = keel__kernel_wait(&e->io, KEEL__KIO_RD, seq, tries, cx);
-		if (w != KEEL__KERNEL_AGAIN)
-			return w;
-	}
 }
 
 int keel_event_open(struct keel_cx *cx, struct keel_event *ev)
@@ -93,6 +61,7 @@ int keel_event_open(struct keel_cx *cx, struct keel_event *ev)
 	}
 	e->io.free = event_free;
 	e->io.ready = true; /* nothing known yet: the first poll reads */
+	keel_cx_home(cx, d->worker); /* the waiter lives here (0: it is) */
 	rc = keel__kernel_add(d, &e->io);
 	if (rc < 0)
 		goto err_fd;
@@ -117,8 +86,9 @@ intptr_t keel_event_poll(struct keel_cx *cx, struct keel_event *ev)
 	e = ev->impl;
 	if (!e)
 		return -EBADF;
-	if (e->io.drv->migrating)
-		return event_poll_shared(e, cx);
+	n = keel_cx_home(cx, e->io.drv->worker);
+	if (n != 0)
+		return n;
 	if (e->io.ready) {
 		do
 			n = read(e->io.fd, &v, sizeof(v));
@@ -131,7 +101,8 @@ intptr_t keel_event_poll(struct keel_cx *cx, struct keel_event *ev)
 			return n < 0 ? keel__kernel_err(errno) : -EIO;
 		e->io.ready = false;
 	}
-	return keel__kernel_wait(&e->io, KEEL__KIO_RD, 0, 0, cx);
+	errno = EAGAIN;
+	return keel__kernel_done(&e->io, KEEL__KIO_RD, cx, -1);
 }
 
 int keel_event_set(struct keel_event *ev)
@@ -165,7 +136,9 @@ int keel_event_close(struct keel_event *ev)
 		return -EINVAL;
 	if (!ev->impl)
 		return -EBADF;
-	event_free(ev->impl);
+	/* On the owner's thread: the handle is in its epoll set and list. */
+	keel_worker_call(((struct kernel_event *)ev->impl)->io.drv->worker,
+			 event_close_impl, ev->impl);
 	ev->impl = NULL;
 	return 0;
 }

@@ -4,10 +4,10 @@
  * unparks it, and the poll/park loop that turns epoll's edges into wakes.
  *
  * poll and park are the only places epoll_wait runs, on the worker's
- * thread. Tasks register their wakers from that same thread on an affine
- * runtime, from any worker's on a migrating one; kernel_internal.h says
- * why neither loses an edge. unpark is the one entry point other threads
- * (and signal handlers) use: it writes the eventfd, at most once per park.
+ * thread, and tasks register their wakers from that same thread (core
+ * moves a task to the worker that owns the handle); kernel_internal.h says
+ * why no edge is lost. unpark is the one entry point other threads (and
+ * signal handlers) use: it writes the eventfd, at most once per park.
  */
 #include "kernel_internal.h"
 
@@ -21,18 +21,6 @@
 
 /* ----------------------------------------------------------- registration */
 
-static void open_lock(struct keel__kernel *d)
-{
-	if (d->migrating)
-		keel__kspin_lock(&d->open_lock);
-}
-
-static void open_unlock(struct keel__kernel *d)
-{
-	if (d->migrating)
-		keel__kspin_unlock(&d->open_lock);
-}
-
 int keel__kernel_add(struct keel__kernel *d, struct keel__kio *io)
 {
 	struct epoll_event ev = {
@@ -41,30 +29,21 @@ int keel__kernel_add(struct keel__kernel *d, struct keel__kio *io)
 	};
 
 	io->drv = d;
-	atomic_flag_clear(&io->lock.f);
-	atomic_init(&io->seq[KEEL__KIO_RD], 0);
-	atomic_init(&io->seq[KEEL__KIO_WR], 0);
-	io->dead_next = NULL;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, io->fd, &ev) < 0)
 		return keel__kernel_err(errno);
-	open_lock(d);
 	keel_list_push_back(&d->open, &io->link);
-	open_unlock(d);
-	atomic_fetch_add_explicit(&d->nopen, 1, memory_order_relaxed);
+	d->nopen++;
 	return 0;
 }
 
 void keel__kernel_del(struct keel__kio *io)
 {
 	struct keel__kernel *d = io->drv;
-	struct keel_waker rd, wr;
 
-	open_lock(d);
 	if (keel_list_linked(&io->link)) {
 		keel_list_remove(&io->link);
-		atomic_fetch_sub_explicit(&d->nopen, 1, memory_order_relaxed);
+		d->nopen--;
 	}
-	open_unlock(d);
 	if (io->fd >= 0) {
 		/* close() alone would do while no dup of the fd exists, but
 		 * an fd handed out by keel_kernel_*_fd may have been dup'ed. */
@@ -72,82 +51,8 @@ void keel__kernel_del(struct keel__kio *io)
 		close(io->fd);
 		io->fd = -1;
 	}
-	/* Migrating: the owner may be dispatching an edge of this handle. */
-	if (d->migrating)
-		keel__kspin_lock(&io->lock);
-	rd = io->waker[KEEL__KIO_RD];
-	wr = io->waker[KEEL__KIO_WR];
-	io->waker[KEEL__KIO_RD] = (struct keel_waker){ 0 };
-	io->waker[KEEL__KIO_WR] = (struct keel_waker){ 0 };
-	if (d->migrating)
-		keel__kspin_unlock(&io->lock);
-	keel_waker_drop(&rd);
-	keel_waker_drop(&wr);
-}
-
-void keel__kernel_retire(struct keel__kio *io)
-{
-	struct keel__kernel *d = io->drv;
-	struct keel__kio *top;
-
-	if (!d->migrating) {
-		free(io);
-		return;
-	}
-	/* The owner frees it: an event array it is dispatching may hold it. */
-	top = atomic_load_explicit(&d->dead, memory_order_relaxed);
-	do
-		io->dead_next = top;
-	while (!atomic_compare_exchange_weak_explicit(
-		&d->dead, &top, io, memory_order_release, memory_order_relaxed));
-}
-
-/* Owner's thread, between dispatches: free what was retired. Each was
- * deregistered before it was pushed, so no later epoll_wait returns it. */
-static void reap(struct keel__kernel *d)
-{
-	struct keel__kio *io;
-
-	if (!atomic_load_explicit(&d->dead, memory_order_relaxed))
-		return;
-	io = atomic_exchange_explicit(&d->dead, NULL, memory_order_acquire);
-	while (io) {
-		struct keel__kio *next = io->dead_next;
-
-		free(io);
-		io = next;
-	}
-}
-
-intptr_t keel__kernel_wait(struct keel__kio *io, int dir, uint32_t seq,
-			   unsigned tries, struct keel_cx *cx)
-{
-	const struct keel_waker *me = keel_cx_waker(cx);
-	struct keel_waker old = { 0 };
-
-	if (!io->drv->migrating) {
-		if (keel_cx_worker(cx) != io->drv->worker)
-			return -EXDEV;
-		keel_waker_register(&io->waker[dir], cx);
-		return KEEL_PENDING;
-	}
-	keel__kspin_lock(&io->lock);
-	if (atomic_load_explicit(&io->seq[dir], memory_order_relaxed) != seq) {
-		keel__kspin_unlock(&io->lock);
-		if (tries + 1 < KEEL__KERNEL_TRIES)
-			return KEEL__KERNEL_AGAIN;
-		/* Edges keep coming: let the others run, and try again at
-		 * the next poll rather than spin here. */
-		keel_waker_wake_by_ref(me);
-		return KEEL_PENDING;
-	}
-	if (!keel_waker_will_wake(&io->waker[dir], me)) {
-		old = io->waker[dir];
-		io->waker[dir] = keel_waker_clone(me);
-	}
-	keel__kspin_unlock(&io->lock);
-	keel_waker_drop(&old); /* may free a task: not under the lock */
-	return KEEL_PENDING;
+	keel_waker_drop(&io->waker[KEEL__KIO_RD]);
+	keel_waker_drop(&io->waker[KEEL__KIO_WR]);
 }
 
 /* --------------------------------------------------------- create/destroy */
@@ -214,14 +119,10 @@ static int kernel_create(struct keel_worker *w, const char *args, void **out)
 	if (!d)
 		return -ENOMEM;
 	d->worker = w;
-	d->migrating = w && keel_worker_migrating(w);
 	d->epfd = -1;
 	d->unpark_fd = -1;
 	keel_list_init(&d->open);
-	atomic_flag_clear(&d->open_lock.f);
-	atomic_init(&d->dead, NULL);
 	atomic_init(&d->unpark_armed, false);
-	atomic_init(&d->nopen, 0);
 	rc = parse_args(d, args);
 	if (rc < 0)
 		goto err_free;
@@ -261,8 +162,7 @@ err_free:
 }
 
 /* Handles the application leaked are freed here: their wakers hold task
- * references, which the worker's teardown needs back. Every worker is
- * stopped: nothing else touches the open or dead lists. */
+ * references, which the worker's teardown needs back. */
 static void kernel_destroy(void *drv)
 {
 	struct keel__kernel *d = drv;
@@ -275,7 +175,6 @@ static void kernel_destroy(void *drv)
 
 		io->free(io);
 	}
-	reap(d);
 	close(d->unpark_fd);
 	close(d->epfd);
 	free(d);
@@ -298,28 +197,6 @@ static void drain_unpark(struct keel__kernel *d)
 #define RD_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR)
 #define WR_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
 
-/* Migrating: count the edge and take the wakers under the lock (see
- * kernel_internal.h), wake them outside it. */
-static void dispatch_shared(struct keel__kio *io, uint32_t e)
-{
-	struct keel_waker w[2] = { { 0 }, { 0 } };
-
-	keel__kspin_lock(&io->lock);
-	for (int dir = KEEL__KIO_RD; dir <= KEEL__KIO_WR; dir++) {
-		if (!(e & (dir == KEEL__KIO_RD ? RD_EVENTS : WR_EVENTS)))
-			continue;
-		atomic_store_explicit(
-			&io->seq[dir],
-			atomic_load_explicit(&io->seq[dir], memory_order_relaxed) + 1,
-			memory_order_release);
-		w[dir] = io->waker[dir];
-		io->waker[dir] = (struct keel_waker){ 0 };
-	}
-	keel__kspin_unlock(&io->lock);
-	keel_waker_wake(&w[KEEL__KIO_RD]);
-	keel_waker_wake(&w[KEEL__KIO_WR]);
-}
-
 static int dispatch(struct keel__kernel *d, const struct epoll_event *evs,
 		    int n)
 {
@@ -329,10 +206,6 @@ static int dispatch(struct keel__kernel *d, const struct epoll_event *evs,
 
 		if (!io) {
 			drain_unpark(d);
-			continue;
-		}
-		if (d->migrating) {
-			dispatch_shared(io, e);
 			continue;
 		}
 		if (e & RD_EVENTS) {
@@ -353,11 +226,9 @@ static int kernel_poll(void *drv)
 	int n;
 
 	KEEL__KSTAT_ADD(d, polls, 1);
-	if (d->migrating)
-		reap(d);
 	/* Nothing registered but the unpark eventfd (drained by park): save
 	 * the syscall, which a busy worker would otherwise pay every tick. */
-	if (!atomic_load_explicit(&d->nopen, memory_order_relaxed))
+	if (!d->nopen)
 		return 0;
 	n = epoll_wait(d->epfd, evs, KEEL__KERNEL_EVENTS, 0);
 	if (n <= 0)
@@ -386,8 +257,6 @@ static int kernel_park(void *drv, int64_t timeout_ns)
 
 	if (ms != 0)
 		KEEL__KSTAT_ADD(d, parks, 1);
-	if (d->migrating)
-		reap(d);
 	n = epoll_wait(d->epfd, evs, KEEL__KERNEL_EVENTS, ms);
 	if (n <= 0)
 		return 0;

@@ -5,32 +5,14 @@
  * handles) and the header every registered file descriptor starts with.
  *
  * Every fd is registered once, edge-triggered, for both directions, in the
- * epoll set of the worker that opened it (its owner). I/O ops try the
- * syscall first and only on EAGAIN leave the task's waker in the handle's
- * read or write slot; the owner's poll/park wakes those slots when epoll
- * reports an edge. An edge that arrives between the EAGAIN and the
- * registration must not be lost; how that is guaranteed depends on the
- * runtime's scheduler:
- *
- * Affine (local, shard): a task stays on its worker, so every wait on a
- * handle comes from the owner's thread, the thread that dispatches its
- * edges. An edge that arrives after the EAGAIN waits in epoll's ready list
- * for the owner's next poll, which runs after the registration: no lock,
- * no atomic read-modify-write. A wait from another worker is a misuse
- * there, refused with -EXDEV.
- *
- * Migrating (pool, steal): a task may wait on any worker while the owner
- * dispatches, so each handle has a spinlock and a sequence number per
- * direction. The dispatch bumps the sequence and takes the waker out under
- * the lock, then wakes it. An I/O op reads the sequence before its
- * syscall; on EAGAIN it takes the lock and registers only if the sequence
- * is unchanged, else retries the syscall (an edge came in between, and
- * with it maybe data). Either the dispatch's critical section comes
- * first, and the op sees a new sequence, or the op's does, and the
- * dispatch finds its waker. A handle closed on another thread than its
- * owner's may still be in an event array the owner is dispatching: its
- * memory goes on the owner's dead list, freed by the owner before its next
- * epoll_wait (after EPOLL_CTL_DEL, so no later wait can return it).
+ * epoll set of the worker that opened it (its owner). Core runs every
+ * operation on a handle on its owner's thread (keel_cx_home), the thread
+ * that also dispatches the handle's edges, so the driver has no locks and
+ * no atomic read-modify-write: an I/O op tries the syscall first and only
+ * on EAGAIN leaves the task's waker in the handle's read or write slot
+ * (keel__kernel_done). An edge that arrives after the EAGAIN waits in
+ * epoll's ready list for the owner's next poll, which runs after the
+ * registration, so none is lost.
  */
 #ifndef KEEL_KERNEL_INTERNAL_H
 #define KEEL_KERNEL_INTERNAL_H
@@ -42,28 +24,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-/* A spinlock for critical sections of a few instructions (a waker slot, a
- * list link, a free-buffer stack); never held across a syscall. */
-struct keel__kspin {
-	atomic_flag f;
-};
-
-static inline void keel__kspin_lock(struct keel__kspin *l)
-{
-	while (atomic_flag_test_and_set_explicit(&l->f, memory_order_acquire)) {
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#elif defined(__aarch64__)
-		__asm__ __volatile__("yield");
-#endif
-	}
-}
-
-static inline void keel__kspin_unlock(struct keel__kspin *l)
-{
-	atomic_flag_clear_explicit(&l->f, memory_order_release);
-}
 
 /* The two directions of a handle: index of its waker slot and sequence. */
 enum { KEEL__KIO_RD, KEEL__KIO_WR };
@@ -78,18 +38,14 @@ struct keel__kio {
 	struct keel_list link; /* on the owner's open list */
 	struct keel__kernel *drv; /* the owner: its epoll set has the fd */
 	int fd;
-	bool ready;	       /* affine, event sources: an edge since the
-				  last read */
+	bool ready;	       /* event sources: an edge since the last
+				  read */
 	/* Woken by EPOLLIN, RDHUP, PRI, HUP, ERR (RD); EPOLLOUT, HUP, ERR
-	 * (WR). Migrating: under lock. */
+	 * (WR). */
 	struct keel_waker waker[2];
-	struct keel__kspin lock;   /* migrating: waker[], seq[] stores, the
-				      UDP lend pool */
-	_Atomic uint32_t seq[2];   /* migrating: edges dispatched */
-	struct keel__kio *dead_next; /* migrating: on the owner's dead list */
 	void (*free)(struct keel__kio *io); /* close: keel__kernel_del, the
 					       handle's own resources, then
-					       keel__kernel_retire */
+					       free() */
 };
 
 /* Zero-copy buffers of a UDP socket (the kernel has no packet buffers to
@@ -109,10 +65,7 @@ struct keel__kio {
  * Counters are bumped with relaxed loads and stores, not read-modify-write:
  * plain moves, and no data race for the stats call made from another
  * thread. That is exact because each instance has one writer, its
- * worker's thread: the dispatch counters (polls, events, parks, wakeups)
- * are the owner's, and an I/O op counts in the instance of the worker it
- * runs on (keel__kernel_here), which on a migrating runtime need not be
- * the handle's owner.
+ * worker's thread.
  */
 struct keel__kernel_counters {
 	_Atomic uint64_t rx_packets, rx_bytes;
@@ -131,16 +84,11 @@ struct keel__kernel_counters {
 /* The driver instance of one worker. */
 struct keel__kernel {
 	struct keel_worker *worker;
-	bool migrating;		   /* the runtime's tasks move between
-				      workers (keel_worker_migrating) */
 	int epfd;
 	int unpark_fd;		   /* eventfd, level-triggered in epfd */
 	atomic_bool unpark_armed;  /* a write is in the eventfd, unread */
 	struct keel_list open;	   /* every keel__kio not yet closed */
-	atomic_uint nopen;	   /* its length, read without the lock */
-	struct keel__kspin open_lock; /* migrating: guards open */
-	_Atomic(struct keel__kio *) dead; /* migrating: closed elsewhere,
-					     to free before epoll_wait */
+	unsigned nopen;		   /* its length */
 	unsigned lend_bufs;	   /* zero-copy buffers per UDP socket */
 	unsigned lend_bufsize;	   /* bytes each */
 	struct keel__kernel_counters stats;
@@ -153,54 +101,27 @@ int keel__kernel_add(struct keel__kernel *d, struct keel__kio *io);
 /* Deregister \p io, close its fd, drop its wakers. Does not free it. */
 void keel__kernel_del(struct keel__kio *io);
 
-/* Free the memory of \p io (deregistered), now on an affine runtime, on
- * its owner's thread before its next epoll_wait on a migrating one. */
-void keel__kernel_retire(struct keel__kio *io);
-
-/* keel__kernel_wait's "an edge came since the sequence was read: do the
- * syscall again" (no result of an op can take this value). */
-#define KEEL__KERNEL_AGAIN (KEEL_PENDING + 1)
-
-/* Syscall attempts before a wait that keeps seeing new edges yields. */
-#define KEEL__KERNEL_TRIES 8u
-
-/* The sequence of direction \p dir, read before the syscall whose EAGAIN
- * goes to keel__kernel_wait (0 on affine runtimes, which do not use it). */
-static inline uint32_t keel__kernel_seq(struct keel__kio *io, int dir)
-{
-	if (!io->drv->migrating)
-		return 0;
-	return atomic_load_explicit(&io->seq[dir], memory_order_acquire);
-}
+/* A syscall, again while a signal interrupts it. */
+#define KEEL__NOINTR(res, call)                                                \
+	do                                                                     \
+		(res) = (call);                                                \
+	while ((res) < 0 && errno == EINTR)
 
 /*
- * The syscall said EAGAIN: leave the waker of \p cx in \p io's \p dir slot
- * and return KEEL_PENDING. \p seq is keel__kernel_seq before the syscall,
- * \p tries the attempts made before this one. Migrating runtimes: returns
- * KEEL__KERNEL_AGAIN when an edge was dispatched since \p seq was read,
- * and after KEEL__KERNEL_TRIES such attempts wakes the task and returns
- * KEEL_PENDING (it polls again later). Affine runtimes: -EXDEV when \p cx
- * runs on another worker than the handle's owner (a misuse: the owner's
- * thread would touch the slot concurrently).
+ * The one wait-until-ready step of every I/O op: \p r is what a syscall on
+ * \p io for direction \p dir returned (-1 with errno on failure). \return
+ * \p r when it succeeded; KEEL_PENDING with the task's waker in the
+ * handle's slot when it would block; else -errno.
  */
-intptr_t keel__kernel_wait(struct keel__kio *io, int dir, uint32_t seq,
-			   unsigned tries, struct keel_cx *cx);
-
-/* The instance whose counters the I/O of \p cx on \p io adds to: the
- * handle's owner on affine runtimes, the worker polling \p cx on migrating
- * ones (the same one on affine runtimes, without the lookup). */
-static inline struct keel__kernel *keel__kernel_here(struct keel__kio *io,
-						     struct keel_cx *cx)
+static inline intptr_t keel__kernel_done(struct keel__kio *io, int dir,
+					 struct keel_cx *cx, intptr_t r)
 {
-	struct keel__kernel *d = io->drv;
-
-	if (d->migrating) {
-		struct keel__kernel *h = keel_cx_driver(cx, &keel_drv_kernel);
-
-		if (h)
-			d = h;
-	}
-	return d;
+	if (r >= 0)
+		return r;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return errno > 0 ? -errno : -EIO;
+	keel_waker_register(&io->waker[dir], cx);
+	return KEEL_PENDING;
 }
 
 /* Negative errno of the last failed call, never 0. */

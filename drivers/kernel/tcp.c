@@ -26,15 +26,10 @@ static struct kernel_tcp *tcp_of(void *impl)
 	return impl;
 }
 
-static bool would_block(int e)
-{
-	return e == EAGAIN || e == EWOULDBLOCK;
-}
-
 static void tcp_free(struct keel__kio *io)
 {
 	keel__kernel_del(io);
-	keel__kernel_retire(io);
+	free(io);
 }
 
 /* Wrap an open fd in a handle registered in \p d; the fd is closed on
@@ -53,31 +48,24 @@ static intptr_t tcp_connect_poll(void *impl, struct keel_cx *cx)
 
 	if (!t->connecting)
 		return 0;
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&t->io, KEEL__KIO_WR);
-		intptr_t w;
-
-		err = 0;
-		len = sizeof(err);
-		if (getsockopt(t->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			return keel__kernel_err(errno);
-		if (err) {
-			t->connecting = false;
-			return -err;
-		}
-		len = sizeof(peer);
-		if (getpeername(t->io.fd, &peer.sa, &len) == 0) {
-			t->connecting = false;
-			return 0;
-		}
-		if (errno != ENOTCONN)
-			return keel__kernel_err(errno);
-		/* Still in the handshake: its end is an EPOLLOUT or EPOLLERR
-		 * edge. */
-		w = keel__kernel_wait(&t->io, KEEL__KIO_WR, seq, tries, cx);
-		if (w != KEEL__KERNEL_AGAIN)
-			return w;
+	err = 0;
+	len = sizeof(err);
+	if (getsockopt(t->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return keel__kernel_err(errno);
+	if (err) {
+		t->connecting = false;
+		return -err;
 	}
+	len = sizeof(peer);
+	if (getpeername(t->io.fd, &peer.sa, &len) == 0) {
+		t->connecting = false;
+		return 0;
+	}
+	if (errno != ENOTCONN)
+		return keel__kernel_err(errno);
+	/* Still in the handshake: its end is an EPOLLOUT or EPOLLERR edge. */
+	errno = EAGAIN;
+	return keel__kernel_done(&t->io, KEEL__KIO_WR, cx, -1);
 }
 
 static ssize_t tcp_read(void *impl, struct keel_cx *cx, void *buf, size_t len)
@@ -85,22 +73,10 @@ static ssize_t tcp_read(void *impl, struct keel_cx *cx, void *buf, size_t len)
 	struct kernel_tcp *t = tcp_of(impl);
 	ssize_t n;
 
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&t->io, KEEL__KIO_RD);
-		intptr_t w;
-
-		do
-			n = recv(t->io.fd, buf, len, 0);
-		while (n < 0 && errno == EINTR);
-		if (n >= 0)
-			break;
-		if (!would_block(errno))
-			return keel__kernel_err(errno);
-		w = keel__kernel_wait(&t->io, KEEL__KIO_RD, seq, tries, cx);
-		if (w != KEEL__KERNEL_AGAIN)
-			return w;
-	}
-	KEEL__KSTAT_ADD(keel__kernel_here(&t->io, cx), rx_bytes, n);
+	KEEL__NOINTR(n, recv(t->io.fd, buf, len, 0));
+	n = keel__kernel_done(&t->io, KEEL__KIO_RD, cx, n);
+	if (n >= 0)
+		KEEL__KSTAT_ADD(t->io.drv, rx_bytes, n);
 	return n;
 }
 
@@ -110,22 +86,10 @@ static ssize_t tcp_write(void *impl, struct keel_cx *cx, const void *buf,
 	struct kernel_tcp *t = tcp_of(impl);
 	ssize_t n;
 
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&t->io, KEEL__KIO_WR);
-		intptr_t w;
-
-		do
-			n = send(t->io.fd, buf, len, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		if (n >= 0)
-			break;
-		if (!would_block(errno))
-			return keel__kernel_err(errno);
-		w = keel__kernel_wait(&t->io, KEEL__KIO_WR, seq, tries, cx);
-		if (w != KEEL__KERNEL_AGAIN)
-			return w;
-	}
-	KEEL__KSTAT_ADD(keel__kernel_here(&t->io, cx), tx_bytes, n);
+	KEEL__NOINTR(n, send(t->io.fd, buf, len, MSG_NOSIGNAL));
+	n = keel__kernel_done(&t->io, KEEL__KIO_WR, cx, n);
+	if (n >= 0)
+		KEEL__KSTAT_ADD(t->io.drv, tx_bytes, n);
 	return n;
 }
 
@@ -171,40 +135,30 @@ static void tcp_close(void *impl)
 
 /* -------------------------------------------------------------- listeners */
 
-/* The connection goes to the worker that accepts it (on a migrating
- * runtime, not necessarily the listener's): its epoll set, its counters. */
+/* The connection belongs to the listener's worker, where accept runs. */
 static intptr_t tcp_accept(void *impl, struct keel_cx *cx, struct keel_tcp *c,
 			   struct keel_addr *peer)
 {
 	struct kernel_tcp *l = tcp_of(impl);
 	struct keel_addr tmp;
 	socklen_t len;
-	int fd;
+	intptr_t fd;
 
 	/* A connection reset while it waited in the backlog is not the
 	 * listener's failure: take the next one (bounded by the backlog). */
-	for (unsigned tries = 0;;) {
-		uint32_t seq = keel__kernel_seq(&l->io, KEEL__KIO_RD);
-		intptr_t w;
-
+	do {
 		len = sizeof(tmp);
 		fd = accept4(l->io.fd, &tmp.sa, &len,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0)
-			break;
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		if (!would_block(errno))
-			return keel__kernel_err(errno);
-		w = keel__kernel_wait(&l->io, KEEL__KIO_RD, seq, tries++, cx);
-		if (w != KEEL__KERNEL_AGAIN)
-			return w;
-	}
+	} while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+	fd = keel__kernel_done(&l->io, KEEL__KIO_RD, cx, fd);
+	if (fd < 0)
+		return fd;
 	if (peer) {
 		memset(peer, 0, sizeof(*peer));
 		memcpy(peer, &tmp, len < sizeof(tmp) ? len : sizeof(tmp));
 	}
-	return tcp_wrap(keel__kernel_here(&l->io, cx), fd, c, false);
+	return tcp_wrap(l->io.drv, (int)fd, c, false);
 }
 
 const struct keel_tcp_ops keel__kernel_tcp_ops = {

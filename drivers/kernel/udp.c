@@ -13,12 +13,8 @@
  * is not, or no longer, lent by this socket is refused rather than
  * corrupting the pool.
  *
- * One task receives and one sends at a time, but on a migrating runtime
- * the two may run on two workers at once, and the pool is both sides':
- * there every access to it is under the handle's lock, and a receive takes
- * its buffers off the free stack before the syscall and puts back those
- * it did not fill after (on an affine runtime it only looks at the top of
- * the stack and takes what it filled).
+ * Every op runs on the thread of the worker that owns the socket (core
+ * sees to it), so nothing here takes a lock.
  */
 #include "kernel_internal.h"
 
@@ -47,16 +43,11 @@ static struct kernel_udp *udp_of(void *impl)
 
 /* -------------------------------------------------------- copied datagrams */
 
-static bool would_block(int e)
-{
-	return e == EAGAIN || e == EWOULDBLOCK;
-}
-
 static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 			     size_t len, struct keel_addr *from)
 {
 	struct kernel_udp *u = udp_of(impl);
-	struct keel__kernel *d;
+	struct keel__kernel *d = u->io.drv;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr mh = {
 		.msg_name = from,
@@ -66,22 +57,10 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 	};
 	ssize_t n;
 
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_RD);
-		intptr_t r;
-
-		do
-			n = recvmsg(u->io.fd, &mh, 0);
-		while (n < 0 && errno == EINTR);
-		if (n >= 0)
-			break;
-		if (!would_block(errno))
-			return keel__kernel_err(errno);
-		r = keel__kernel_wait(&u->io, KEEL__KIO_RD, seq, tries, cx);
-		if (r != KEEL__KERNEL_AGAIN)
-			return r;
-	}
-	d = keel__kernel_here(&u->io, cx);
+	KEEL__NOINTR(n, recvmsg(u->io.fd, &mh, 0));
+	n = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, n);
+	if (n < 0)
+		return n;
 	KEEL__KSTAT_ADD(d, rx_packets, 1);
 	KEEL__KSTAT_ADD(d, rx_bytes, n);
 	if (mh.msg_flags & MSG_TRUNC) {
@@ -91,38 +70,27 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 	return n;
 }
 
+/* A send failed with \p r: count what the kernel dropped for want of
+ * buffer space. */
+static intptr_t send_failed(struct kernel_udp *u, intptr_t r)
+{
+	if (r == -ENOBUFS)
+		KEEL__KSTAT_ADD(u->io.drv, tx_dropped, 1);
+	return r;
+}
+
 static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
 			   size_t len, const struct keel_addr *to)
 {
 	struct kernel_udp *u = udp_of(impl);
-	struct keel__kernel *d;
 	ssize_t n;
 
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_WR);
-		intptr_t r;
-
-		do
-			n = sendto(u->io.fd, buf, len, 0, &to->sa,
-				   keel_addr_len(to));
-		while (n < 0 && errno == EINTR);
-		if (n >= 0)
-			break;
-		if (!would_block(errno)) {
-			int e = errno;
-
-			if (e == ENOBUFS)
-				KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx),
-						tx_dropped, 1);
-			return keel__kernel_err(e);
-		}
-		r = keel__kernel_wait(&u->io, KEEL__KIO_WR, seq, tries, cx);
-		if (r != KEEL__KERNEL_AGAIN)
-			return r;
-	}
-	d = keel__kernel_here(&u->io, cx);
-	KEEL__KSTAT_ADD(d, tx_packets, 1);
-	KEEL__KSTAT_ADD(d, tx_bytes, n);
+	KEEL__NOINTR(n, sendto(u->io.fd, buf, len, 0, &to->sa, keel_addr_len(to)));
+	n = keel__kernel_done(&u->io, KEEL__KIO_WR, cx, n);
+	if (n < 0)
+		return send_failed(u, n);
+	KEEL__KSTAT_ADD(u->io.drv, tx_packets, 1);
+	KEEL__KSTAT_ADD(u->io.drv, tx_bytes, n);
 	return n;
 }
 
@@ -132,11 +100,11 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			      struct keel_dgram *v, unsigned n)
 {
 	struct kernel_udp *u = udp_of(impl);
-	struct keel__kernel *d;
+	struct keel__kernel *d = u->io.drv;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0, trunc = 0;
-	int r;
+	intptr_t r;
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
@@ -150,22 +118,11 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		};
 		msgs[i].msg_len = 0;
 	}
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_RD);
-		intptr_t w;
-
-		do
-			r = recvmmsg(u->io.fd, msgs, n, 0, NULL);
-		while (r < 0 && errno == EINTR);
-		if (r >= 0)
-			break;
-		if (!would_block(errno))
-			return keel__kernel_err(errno);
-		w = keel__kernel_wait(&u->io, KEEL__KIO_RD, seq, tries, cx);
-		if (w != KEEL__KERNEL_AGAIN)
-			return w;
-	}
-	for (int i = 0; i < r; i++) {
+	KEEL__NOINTR(r, recvmmsg(u->io.fd, msgs, n, 0, NULL));
+	r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
+	if (r < 0)
+		return r;
+	for (intptr_t i = 0; i < r; i++) {
 		v[i].len = msgs[i].msg_len;
 		v[i].flags = 0;
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
@@ -174,7 +131,6 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		}
 		bytes += msgs[i].msg_len;
 	}
-	d = keel__kernel_here(&u->io, cx);
 	KEEL__KSTAT_ADD(d, rx_packets, r);
 	KEEL__KSTAT_ADD(d, rx_bytes, bytes);
 	if (trunc)
@@ -182,33 +138,16 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 	return r;
 }
 
-/* sendmmsg until something goes out, waiting for writability: the count
- * sent, KEEL_PENDING or a negative errno. */
+/* sendmmsg: the count sent, KEEL_PENDING (waiting for writability) or a
+ * negative errno. */
 static intptr_t send_msgs(struct kernel_udp *u, struct keel_cx *cx,
 			  struct mmsghdr *msgs, unsigned n)
 {
-	for (unsigned tries = 0;; tries++) {
-		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_WR);
-		intptr_t w;
-		int r;
+	intptr_t r;
 
-		do
-			r = sendmmsg(u->io.fd, msgs, n, 0);
-		while (r < 0 && errno == EINTR);
-		if (r >= 0)
-			return r;
-		if (!would_block(errno)) {
-			int e = errno;
-
-			if (e == ENOBUFS)
-				KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx),
-						tx_dropped, 1);
-			return keel__kernel_err(e);
-		}
-		w = keel__kernel_wait(&u->io, KEEL__KIO_WR, seq, tries, cx);
-		if (w != KEEL__KERNEL_AGAIN)
-			return w;
-	}
+	KEEL__NOINTR(r, sendmmsg(u->io.fd, msgs, n, 0));
+	r = keel__kernel_done(&u->io, KEEL__KIO_WR, cx, r);
+	return r < 0 ? send_failed(u, r) : r;
 }
 
 static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
@@ -239,7 +178,7 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 		return r; /* KEEL_PENDING or an error */
 	for (intptr_t i = 0; i < r; i++)
 		bytes += msgs[i].msg_len;
-	d = keel__kernel_here(&u->io, cx);
+	d = u->io.drv;
 	KEEL__KSTAT_ADD(d, tx_packets, r);
 	KEEL__KSTAT_ADD(d, tx_bytes, bytes);
 	return r;
@@ -247,20 +186,7 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 
 /* --------------------------------------------------------------- zero-copy */
 
-static void pool_lock(struct kernel_udp *u)
-{
-	if (u->io.drv->migrating)
-		keel__kspin_lock(&u->io.lock);
-}
-
-static void pool_unlock(struct kernel_udp *u)
-{
-	if (u->io.drv->migrating)
-		keel__kspin_unlock(&u->io.lock);
-}
-
-/* Allocate the pool, outside the lock; install it under it unless a
- * receive on another worker did first. */
+/* Allocate the pool (at the first recv_lend). */
 static int pool_init(struct kernel_udp *u)
 {
 	unsigned nb = u->io.drv->lend_bufs, bs = u->io.drv->lend_bufsize;
@@ -278,21 +204,12 @@ static int pool_init(struct kernel_udp *u)
 	 * buffers, which stay in cache. */
 	for (unsigned i = 0; i < nb; i++)
 		free_idx[i] = (uint16_t)(nb - 1 - i);
-	pool_lock(u);
-	if (u->bufs) {
-		pool_unlock(u);
-		free(bufs);
-		free(free_idx);
-		free(lent);
-		return 0;
-	}
 	u->bufs = bufs;
 	u->free_idx = free_idx;
 	u->lent = lent;
 	u->nbufs = nb;
 	u->bufsize = bs;
 	u->nfree = nb;
-	pool_unlock(u);
 	return 0;
 }
 
@@ -338,53 +255,32 @@ static void pool_put(struct kernel_udp *u, struct keel_pkt *p)
 }
 
 /* Up to \p n free buffers for a receive, top of the stack first, into
- * \p idx (making the pool at the first call). Affine: only looked at, the
- * receive takes those it filled; migrating: taken off the stack, the
- * receive puts back those it did not fill. \return how many (0: all
- * lent), or -ENOMEM. */
+ * \p idx (making the pool at the first call); only looked at: the receive
+ * takes those it filled. \return how many (0: all lent), or -ENOMEM. */
 static int pool_take(struct kernel_udp *u, uint16_t *idx, unsigned n)
 {
-	bool mig = u->io.drv->migrating;
-
-	pool_lock(u);
-	if (!u->bufs) {
-		pool_unlock(u);
-		if (pool_init(u) < 0)
-			return -ENOMEM;
-		pool_lock(u);
-	}
+	if (!u->bufs && pool_init(u) < 0)
+		return -ENOMEM;
 	if (n > u->nfree)
 		n = u->nfree;
 	for (unsigned i = 0; i < n; i++)
 		idx[i] = u->free_idx[u->nfree - 1 - i];
-	if (mig)
-		u->nfree -= n;
-	pool_unlock(u);
 	return (int)n;
 }
 
-/* Migrating: give back idx[from..to) (unfilled), idx[from] ending on top. */
-static void pool_untake(struct kernel_udp *u, const uint16_t *idx,
-			unsigned from, unsigned to)
-{
-	while (to > from)
-		u->free_idx[u->nfree++] = idx[--to];
-}
-
 /* Receive once into free buffers; \return packets lent (0 when every
- * datagram received was too long and dropped), or -errno (-ENOBUFS: all
- * lent). */
+ * datagram received was too long and dropped), KEEL_PENDING, or -errno
+ * (-ENOBUFS: all lent). */
 static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 			 struct keel_pkt *pkts, unsigned n)
 {
-	bool mig = u->io.drv->migrating;
-	struct keel__kernel *d;
+	struct keel__kernel *d = u->io.drv;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint16_t idx[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0, trunc = 0;
 	unsigned k = 0;
-	int r, e;
+	intptr_t r;
 
 	r = pool_take(u, idx, n);
 	if (r <= 0)
@@ -399,22 +295,12 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 			.msg_iovlen = 1,
 		};
 	}
-	do
-		r = recvmmsg(u->io.fd, msgs, n, 0, NULL);
-	while (r < 0 && errno == EINTR);
-	e = errno;
-	pool_lock(u);
-	if (r < 0) {
-		if (mig)
-			pool_untake(u, idx, 0, n);
-		pool_unlock(u);
-		return -e;
-	}
-	if (mig)
-		pool_untake(u, idx, (unsigned)r, n);
-	else
-		u->nfree -= (unsigned)r;
-	for (int i = 0; i < r; i++) {
+	KEEL__NOINTR(r, recvmmsg(u->io.fd, msgs, n, 0, NULL));
+	r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
+	if (r < 0)
+		return r;
+	u->nfree -= (unsigned)r;
+	for (intptr_t i = 0; i < r; i++) {
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			/* No flag in keel_pkt to carry the cut: drop. */
 			trunc++;
@@ -432,8 +318,6 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 		bytes += msgs[i].msg_len;
 		k++;
 	}
-	pool_unlock(u);
-	d = keel__kernel_here(&u->io, cx);
 	if (trunc) {
 		KEEL__KSTAT_ADD(d, rx_truncated, trunc);
 		KEEL__KSTAT_ADD(d, rx_dropped, trunc);
@@ -447,27 +331,16 @@ static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
 			     struct keel_pkt *pkts, unsigned n)
 {
 	struct kernel_udp *u = udp_of(impl);
-	unsigned round = 0, tries = 0;
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
 	/* Each round consumes datagrams, so this ends; the bound keeps a
 	 * flood of oversized datagrams from holding the worker. */
-	while (round < 16) {
-		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_RD);
+	for (unsigned round = 0; round < 16; round++) {
 		ssize_t k = lend_once(u, cx, pkts, n);
-		intptr_t w;
 
-		if (k == -EAGAIN || k == -EWOULDBLOCK) {
-			w = keel__kernel_wait(&u->io, KEEL__KIO_RD, seq, tries++,
-					      cx);
-			if (w != KEEL__KERNEL_AGAIN)
-				return w;
-			continue;
-		}
 		if (k != 0)
-			return k < 0 ? keel__kernel_err((int)-k) : k;
-		round++;
+			return k;
 	}
 	keel_waker_wake_by_ref(keel_cx_waker(cx));
 	return KEEL_PENDING;
@@ -485,12 +358,9 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
-	pool_lock(u);
 	for (unsigned i = 0; i < n; i++) {
-		if (!pool_owns(u, &pkts[i])) {
-			pool_unlock(u);
+		if (!pool_owns(u, &pkts[i]))
 			return -EINVAL;
-		}
 		iov[i] = (struct iovec){ pkts[i].data, pkts[i].len };
 		msgs[i].msg_hdr = (struct msghdr){
 			.msg_name = &pkts[i].peer,
@@ -499,19 +369,16 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 			.msg_iovlen = 1,
 		};
 	}
-	pool_unlock(u);
 	r = send_msgs(u, cx, msgs, n);
 	if (r < 0)
 		return r; /* KEEL_PENDING or an error */
-	pool_lock(u);
 	for (intptr_t i = 0; i < r; i++) {
 		bytes += msgs[i].msg_len;
 		/* The same packet listed twice goes back once. */
 		if (u->lent[pkts[i].priv[0]])
 			pool_put(u, &pkts[i]);
 	}
-	pool_unlock(u);
-	d = keel__kernel_here(&u->io, cx);
+	d = u->io.drv;
 	KEEL__KSTAT_ADD(d, tx_packets, r);
 	KEEL__KSTAT_ADD(d, tx_bytes, bytes);
 	return r;
@@ -523,11 +390,9 @@ static void udp_release(void *impl, struct keel_pkt *pkts, unsigned n)
 {
 	struct kernel_udp *u = udp_of(impl);
 
-	pool_lock(u);
 	for (unsigned i = 0; i < n; i++)
 		if (pool_owns(u, &pkts[i]))
 			pool_put(u, &pkts[i]);
-	pool_unlock(u);
 }
 
 /* ----------------------------------------------------------------- control */
@@ -624,7 +489,7 @@ static void udp_free(struct keel__kio *io)
 
 	keel__kernel_del(io);
 	pool_fini(u);
-	keel__kernel_retire(io);
+	free(u);
 }
 
 static void udp_close(void *impl)

@@ -141,10 +141,30 @@ unsigned keel_worker_index(const struct keel_worker *w);
 
 /**
  * Whether tasks of \p w's runtime move between workers (a migrating
- * scheduler): a driver must then accept waits on its handles from any
- * worker's thread.
+ * scheduler). A driver need not care: every operation on a handle runs on
+ * the thread of the worker that owns it (see keel_cx_home).
  */
 bool keel_worker_migrating(const struct keel_worker *w);
+
+/**
+ * Ownership: a handle belongs to the worker that opened it, and only that
+ * worker's thread may touch it. Call this first in an operation on a
+ * driver's own handle owned by \p owner: 0 when \p cx runs there; else,
+ * on a migrating runtime (pool, steal), the task is moved to \p owner and
+ * KEEL_PENDING returned (it is polled again there, where the operation
+ * then runs); on an affine one (local, shard), where tasks never move,
+ * -EXDEV. Either way a task of a migrating runtime then lives on \p owner
+ * (its drop, which closes its handles, runs there too). The core socket
+ * API does this for UDP and TCP; call it also when a handle is opened.
+ */
+intptr_t keel_cx_home(struct keel_cx *cx, struct keel_worker *owner);
+
+/**
+ * Run \p fn(\p arg) on \p w's thread: now when called there (or while the
+ * runtime is torn down, on one thread), else at w's next tick. For a
+ * handle closed from another worker than its owner.
+ */
+void keel_worker_call(struct keel_worker *w, void (*fn)(void *), void *arg);
 
 /** Put a driver's ops table in the program's list of linked drivers. */
 #define KEEL_DRIVER_EXPORT(ops)                                                \

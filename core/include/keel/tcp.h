@@ -23,9 +23,12 @@ struct keel_tcp_ops;
  * A TCP stream or listener handle, caller-owned (embed it in the frame,
  * zero-initialised). Calls on a handle that is not open return -EBADF.
  */
+struct keel_worker;
+
 struct keel_tcp {
 	const struct keel_tcp_ops *ops; /* NULL: not open */
 	void *impl;			/* the driver's socket */
+	struct keel_worker *owner;	/* the worker that opened it */
 	int connecting;			/* keel_tcp_connect in progress */
 };
 

@@ -30,6 +30,7 @@ extern "C" {
 #endif
 
 struct keel_udp_ops;
+struct keel_worker;
 
 /**
  * A UDP socket handle, caller-owned (embed it in the frame). keel_udp_bind
@@ -40,6 +41,7 @@ struct keel_udp_ops;
 struct keel_udp {
 	const struct keel_udp_ops *ops; /* NULL: not open */
 	void *impl;			/* the driver's socket */
+	struct keel_worker *owner;	/* the worker that opened it */
 };
 
 /** Options of keel_udp_bind. Zero-initialised means defaults. */
