@@ -842,13 +842,6 @@ static int dpdk_create(struct keel_worker *w, const char *args, void **out)
 	bool first;
 	int rc;
 
-	if (keel_worker_migrating(w)) {
-		fprintf(stderr,
-			PFX "needs a scheduler whose tasks stay on their worker "
-			"(local, shard): a socket belongs to one worker's queue, "
-			"and pool/steal move tasks between workers\n");
-		return -ENOTSUP;
-	}
 	rc = keel__dpdk_opts_parse(args, &o);
 	if (rc < 0)
 		return rc;

@@ -283,14 +283,6 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 	rc = parse_args(args, &a);
 	if (rc < 0)
 		return rc;
-	/* A socket is its worker's queue: a task that moved to another
-	 * worker would find it there with -EXDEV at every call. */
-	if (keel_worker_migrating(w)) {
-		fputs("keel: xdp: the xdp driver needs a scheduler whose tasks "
-		      "stay on their worker (--sched=local or shard), one queue "
-		      "per worker\n", stderr);
-		return -ENOTSUP;
-	}
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;

@@ -257,20 +257,19 @@ Test(eal, mempool_larger_than_eal_memory)
 		     "--vdev=net_ring0", -ENOMEM, "cannot allocate 200000 mbufs");
 }
 
-Test(eal, migrating_scheduler_refused)
+/* pool and steal start on DPDK: a task is moved to the worker whose
+ * queue its socket is on (the wire tests run the UDP API on them). */
+Test(eal, migrating_scheduler_starts)
 {
-	struct keel_config cfg = { .sched = "pool", .workers = 2,
+	struct keel_config cfg = { .sched = "pool", .workers = 1,
 				   .driver = "dpdk:" RING " -- " RING_EAL };
 	struct keel_runtime *rt = NULL;
-	struct dt_capture c;
 	int rc;
 
 	dt_need_root();
-	dt_capture_begin(&c);
 	rc = keel_runtime_create(&cfg, &rt);
-	dt_capture_end(&c);
-	cr_assert_eq(rc, -ENOTSUP);
-	cr_assert_not_null(strstr(c.text, "local, shard"));
+	cr_assert_eq(rc, 0, "%s", keel_strerror(rc));
+	keel_runtime_destroy(rt);
 }
 
 /* ---------------------------------------------- EAL: once per process */

@@ -42,9 +42,10 @@
  *
  * Sockets are IPv4, per worker (each worker binds its own, as with
  * SO_REUSEPORT): a datagram that RSS puts on a queue whose worker has no
- * socket for its port is dropped and counted. Handles are used from the
- * worker they were bound on (-EXDEV otherwise). Kernel socket options
- * return -ENOTSUP.
+ * socket for its port is dropped and counted. A handle is used on the
+ * worker it was bound on: on pool and steal a task that uses it is moved
+ * there first (keel_cx_home); on local and shard a task of another worker
+ * gets -EXDEV. Kernel socket options return -ENOTSUP.
  */
 #ifndef KEEL_DPDK_H
 #define KEEL_DPDK_H

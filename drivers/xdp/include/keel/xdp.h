@@ -31,8 +31,10 @@
  * kernel does not know yet, asks the kernel to resolve it (NTF_USE), while
  * net/ holds the datagrams waiting for the answer.
  *
- * A socket belongs to the worker it was bound on: a task on another worker
- * that uses it gets -EXDEV. Kernel-only socket options return -ENOTSUP.
+ * A socket belongs to the worker it was bound on, and only that worker
+ * touches it: on pool and steal a task that uses it is moved there first
+ * (keel_cx_home); on local and shard, where tasks never move, a task of
+ * another worker gets -EXDEV. Kernel-only socket options return -ENOTSUP.
  */
 #ifndef KEEL_XDP_H
 #define KEEL_XDP_H
