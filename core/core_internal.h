@@ -108,6 +108,12 @@ struct keel_task {
 	intptr_t result;
 	struct keel_waker join_waker;	/* joiner on this worker */
 	struct keel_waker fjoin_waker;	/* joiner elsewhere, under inbox_lock */
+	/* Messages from other threads (affine; FREE also migrating): the
+	 * task is on its worker's inbox once however many are pending. */
+	struct keel_task *msg_next; /* under the worker's inbox_lock */
+	uint32_t msg_refs;	    /* references they carry, same lock */
+	uint8_t msg_kinds;	    /* 1 << KEEL__MSG_*, same lock; 0: not
+				       on the inbox */
 	struct keel_list timers; /* timers it armed */
 	struct keel_list readies; /* ready sources it waits on */
 	alignas(16) unsigned char frame[];
@@ -137,7 +143,9 @@ void keel__task_cancel_local(struct keel_task *t);
 /* Teardown, all workers stopped: complete \p t with -ECANCELED now. */
 void keel__task_cancel_now(struct keel_task *t);
 void keel__task_free(struct keel_task *t);
-void keel__task_message(struct keel_task *t, int kind);
+/* Owner: apply the messages \p kinds (1 << KEEL__MSG_*) posted to \p t,
+ * and release the \p refs references they carried. */
+void keel__task_messages(struct keel_task *t, unsigned kinds, uint32_t refs);
 int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
 		     keel_drop_fn *drop, const void *frame, size_t size,
 		     struct keel_join **join, bool root);
@@ -176,22 +184,23 @@ struct keel__drv {
 #define KEEL__MAX_DRIVERS 4
 #define KEEL__MAX_WORKERS 256
 
-struct keel__msg {
-	struct keel_task *task;
-	int kind;
-	void (*fn)(void *); /* KEEL__MSG_CALL: fn(arg) on the owner */
-	void *arg;
-};
-
-/* Each message carries one reference to its task, but FREE, which carries
- * a task whose last reference was dropped on a thread with no worker. */
+/* What another thread asks of a task's worker. Each message carries one
+ * reference to its task, but FREE, which carries a task whose last
+ * reference was dropped on a thread with no worker. Posting one allocates
+ * nothing: the task itself is the inbox node. */
 enum {
 	KEEL__MSG_WAKE,
 	KEEL__MSG_DROP,
 	KEEL__MSG_CANCEL,
 	KEEL__MSG_JOIN,
 	KEEL__MSG_FREE,
-	KEEL__MSG_CALL, /* no task: run fn(arg) on the worker's thread */
+};
+
+/* A function to run on a worker's thread (keel_worker_call). */
+struct keel__call {
+	struct keel__call *next;
+	void (*fn)(void *);
+	void *arg;
 };
 
 struct keel_worker_stats {
@@ -227,10 +236,11 @@ struct keel_worker {
 	struct keel__drv *udp_drv;    /* the one --driver chose */
 	struct keel__drv *tcp_drv;    /* the first with TCP */
 
-	/* Cross-thread: wakes, drops and cancels posted by other threads. */
+	/* Cross-thread: wakes, drops and cancels posted by other threads
+	 * (tasks linked through msg_next), calls, and tasks sent home. */
 	pthread_mutex_t inbox_lock;
-	struct keel__msg *inbox, *inbox_spare;
-	size_t inbox_len, inbox_cap, spare_cap;
+	struct keel_task *inbox_head, *inbox_tail;
+	struct keel__call *calls_head, **calls_tail;
 	atomic_bool inbox_nonempty;
 	atomic_bool parked;
 	atomic_bool stop;
@@ -247,8 +257,9 @@ void keel__runtime_teardown(struct keel_runtime *rt);
 const struct keel_sched_ops *keel__sched_default(void);
 const struct keel_driver_ops *keel__driver_default(void);
 void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind);
-/* Run fn(arg) on \p w's thread at its next tick (now, when called there). */
-void keel__worker_call(struct keel_worker *w, void (*fn)(void *), void *arg);
+/* Run fn(arg) on \p w's thread at its next tick (now, when called there).
+ * 0, or -ENOMEM (nothing was run). */
+int keel__worker_call(struct keel_worker *w, void (*fn)(void *), void *arg);
 /* Migrating: make \p t (SCHEDULED) runnable on its home worker. */
 void keel__worker_push_home(struct keel_worker *w, struct keel_task *t);
 /* Migrating: from now on \p t runs on \p w (it holds a handle of w's). */

@@ -36,16 +36,15 @@ static struct keel_worker *opened(struct keel_cx *cx)
 	return cx->worker;
 }
 
-/* Close \p impl with \p close on its owner's thread. */
-static void close_on_owner(struct keel_worker *owner, void (*close)(void *),
-			   void *impl)
+/* Close \p impl with \p close on its owner's thread: 0, or -ENOMEM when
+ * that could not be arranged (the handle stays open). */
+static int close_on_owner(struct keel_worker *owner, void (*close)(void *),
+			  void *impl)
 {
-	struct keel_worker *w = keel__tls_worker;
-
-	if (owner && w && w != owner && w->rt == owner->rt)
-		keel__worker_call(owner, close, impl);
-	else
-		close(impl);
+	if (owner)
+		return keel__worker_call(owner, close, impl);
+	close(impl);
+	return 0;
 }
 
 /* ------------------------------------------------------------------- UDP */
@@ -81,8 +80,12 @@ int keel_udp_bind(struct keel_cx *cx, struct keel_udp *s,
 
 int keel_udp_close(struct keel_udp *s)
 {
+	int rc;
+
 	UDP_CHECK(s);
-	close_on_owner(s->owner, s->ops->close, s->impl);
+	rc = close_on_owner(s->owner, s->ops->close, s->impl);
+	if (rc < 0)
+		return rc;
 	s->ops = NULL;
 	s->impl = NULL;
 	s->owner = NULL;
@@ -417,11 +420,15 @@ int keel_tcp_set_nodelay(struct keel_tcp *c, int on)
 
 int keel_tcp_close(struct keel_tcp *c)
 {
+	int rc;
+
 	if (!c)
 		return -EINVAL;
 	if (!c->ops)
 		return -EBADF;
-	close_on_owner(c->owner, c->ops->close, c->impl);
+	rc = close_on_owner(c->owner, c->ops->close, c->impl);
+	if (rc < 0)
+		return rc;
 	c->ops = NULL;
 	c->impl = NULL;
 	c->owner = NULL;

@@ -365,6 +365,9 @@ static struct keel_task *task_new(struct keel_worker *from,
 	t->cls = cls;
 	t->foreign_join = false;
 	t->result = 0;
+	t->msg_next = NULL;
+	t->msg_refs = 0;
+	t->msg_kinds = 0;
 	t->join_waker = (struct keel_waker){ 0 };
 	t->fjoin_waker = (struct keel_waker){ 0 };
 	atomic_init(&t->finished, false);
@@ -437,6 +440,16 @@ int keel_task_create(struct keel_worker *from, struct keel_worker *to,
 		*join = (struct keel_join *)t;
 	*out = t;
 	return 0;
+}
+
+struct keel_list *keel_task_link(struct keel_task *t)
+{
+	return &t->link;
+}
+
+struct keel_task *keel_task_of_link(struct keel_list *link)
+{
+	return KEEL_CONTAINER_OF(link, struct keel_task, link);
 }
 
 void keel_task_adopt(struct keel_worker *to, struct keel_task *t)
@@ -729,23 +742,20 @@ void keel_join_abort(struct keel_join *join)
 	keel_join_detach(join);
 }
 
-/* Owner side of the messages; called by the worker with the message's
- * reference, which it releases. */
-void keel__task_message(struct keel_task *t, int kind)
+/* Owner side of the messages, with the references they carried. */
+void keel__task_messages(struct keel_task *t, unsigned kinds, uint32_t refs)
 {
 	struct keel_worker *w = t->worker;
 
-	switch (kind) {
-	case KEEL__MSG_FREE:
-		keel__task_free(t);
+	if (kinds & 1u << KEEL__MSG_FREE) {
+		keel__task_free(t); /* nothing else refers to it */
 		return;
-	case KEEL__MSG_WAKE:
-		keel__worker_schedule(w, t);
-		break;
-	case KEEL__MSG_CANCEL:
+	}
+	if (kinds & 1u << KEEL__MSG_CANCEL)
 		keel__task_cancel_local(t);
-		break;
-	case KEEL__MSG_JOIN:
+	if (kinds & 1u << KEEL__MSG_WAKE)
+		keel__worker_schedule(w, t);
+	if (kinds & 1u << KEEL__MSG_JOIN) {
 		if (t->state & KEEL__T_DONE) {
 			struct keel_waker fw;
 
@@ -757,9 +767,9 @@ void keel__task_message(struct keel_task *t, int kind)
 		} else {
 			t->foreign_join = true;
 		}
-		break;
-	default:
-		break;
 	}
-	keel__task_unref(t);
+	if (refs) {
+		t->refs -= (int64_t)refs - 1;
+		keel__task_unref(t);
+	}
 }

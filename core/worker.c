@@ -98,49 +98,62 @@ void keel__worker_unpark(struct keel_worker *w)
 	pthread_mutex_unlock(&w->inbox_lock);
 }
 
-/* Append a message under the inbox lock; unpark the owner if parked. */
-static void worker_post_msg(struct keel_worker *w, struct keel__msg msg)
+/*
+ * Post message \p kind for task \p t to its worker \p w: the task goes on
+ * the inbox unless it is there already (then the kind is added to those
+ * pending). Nothing is allocated, so a wake cannot fail.
+ */
+void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind)
 {
 	pthread_mutex_lock(&w->inbox_lock);
-	if (w->inbox_len == w->inbox_cap) {
-		size_t cap = w->inbox_cap ? 2 * w->inbox_cap : 64;
-		struct keel__msg *m = realloc(w->inbox, cap * sizeof(*m));
-
-		if (!m) {
-			/* A lost wake would hang a task forever; nothing sane
-			 * is left to do without memory. */
-			fputs("keel: out of memory posting a cross-thread wake\n",
-			      stderr);
-			abort();
-		}
-		w->inbox = m;
-		w->inbox_cap = cap;
+	if (!t->msg_kinds) {
+		t->msg_next = NULL;
+		if (w->inbox_tail)
+			w->inbox_tail->msg_next = t;
+		else
+			w->inbox_head = t;
+		w->inbox_tail = t;
 	}
-	w->inbox[w->inbox_len++] = msg;
+	t->msg_kinds = (uint8_t)(t->msg_kinds | 1u << kind);
+	if (kind != KEEL__MSG_FREE)
+		t->msg_refs++;
 	atomic_store(&w->inbox_nonempty, true);
 	pthread_mutex_unlock(&w->inbox_lock);
 	if (atomic_load(&w->parked))
 		keel__worker_unpark(w);
 }
 
-void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind)
+int keel__worker_call(struct keel_worker *w, void (*fn)(void *), void *arg)
 {
-	worker_post_msg(w, (struct keel__msg){ .task = t, .kind = kind });
-}
+	struct keel__call *c;
 
-void keel__worker_call(struct keel_worker *w, void (*fn)(void *), void *arg)
-{
-	if (keel__tls_worker == w || w->rt->tearing_down) {
+	struct keel_worker *here = keel__tls_worker;
+
+	/* Only another worker of the same, running runtime posts; a thread
+	 * with no worker calls directly, as it would without this call. */
+	if (!here || here == w || here->rt != w->rt || w->rt->tearing_down) {
 		fn(arg);
-		return;
+		return 0;
 	}
-	worker_post_msg(w, (struct keel__msg){ .kind = KEEL__MSG_CALL,
-					       .fn = fn, .arg = arg });
+	c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = (struct keel__call){ NULL, fn, arg };
+	pthread_mutex_lock(&w->inbox_lock);
+	*w->calls_tail = c;
+	w->calls_tail = &c->next;
+	atomic_store(&w->inbox_nonempty, true);
+	pthread_mutex_unlock(&w->inbox_lock);
+	if (atomic_load(&w->parked))
+		keel__worker_unpark(w);
+	return 0;
 }
 
-void keel_worker_call(struct keel_worker *w, void (*fn)(void *), void *arg)
+int keel_worker_call(struct keel_worker *w, void (*fn)(void *), void *arg)
 {
-	keel__worker_call(w, fn, arg);
+	if (!w || !fn)
+		return -EINVAL;
+	return keel__worker_call(w, fn, arg);
 }
 
 void keel__worker_push_home(struct keel_worker *w, struct keel_task *t)
@@ -158,38 +171,55 @@ void keel__worker_push_home(struct keel_worker *w, struct keel_task *t)
 		keel__worker_unpark(w);
 }
 
-/* Take what other threads posted: messages, and tasks sent home. */
+/* Take what other threads posted: messages, calls, and tasks sent home. */
 static size_t worker_drain_inbox(struct keel_worker *w)
 {
-	struct keel__msg *m;
-	size_t n, cap, homed = 0;
+	struct keel_task *t, *next;
+	struct keel__call *c;
+	size_t n = 0;
 
 	if (!atomic_load_explicit(&w->inbox_nonempty, memory_order_acquire))
 		return 0;
 	pthread_mutex_lock(&w->inbox_lock);
-	m = w->inbox;
-	n = w->inbox_len;
-	cap = w->inbox_cap;
-	w->inbox = w->inbox_spare;
-	w->inbox_cap = w->spare_cap;
-	w->inbox_len = 0;
+	t = w->inbox_head;
+	w->inbox_head = w->inbox_tail = NULL;
+	c = w->calls_head;
+	w->calls_head = NULL;
+	w->calls_tail = &w->calls_head;
 	if (!keel_list_empty(&w->homeq)) {
 		keel_list_splice(&w->pinned, &w->homeq);
-		homed = 1;
+		n++;
 	}
 	atomic_store_explicit(&w->inbox_nonempty, false, memory_order_relaxed);
 	pthread_mutex_unlock(&w->inbox_lock);
 
-	for (size_t i = 0; i < n; i++) {
-		if (m[i].kind == KEEL__MSG_CALL)
-			m[i].fn(m[i].arg);
-		else
-			keel__task_message(m[i].task, m[i].kind);
+	/* A task's pending kinds are taken under the lock, one task at a
+	 * time: once they are, another thread may put it on the inbox
+	 * again, which reuses msg_next (read before). */
+	for (; t; t = next) {
+		unsigned kinds;
+		uint32_t refs;
+
+		pthread_mutex_lock(&w->inbox_lock);
+		next = t->msg_next;
+		kinds = t->msg_kinds;
+		refs = t->msg_refs;
+		t->msg_kinds = 0;
+		t->msg_refs = 0;
+		pthread_mutex_unlock(&w->inbox_lock);
+		keel__task_messages(t, kinds, refs);
+		w->stats.remote_msgs++;
+		n++;
 	}
-	w->inbox_spare = m;
-	w->spare_cap = cap;
-	w->stats.remote_msgs += n;
-	return n + homed;
+	while (c) {
+		struct keel__call *cn = c->next;
+
+		c->fn(c->arg);
+		free(c);
+		c = cn;
+		n++;
+	}
+	return n;
 }
 
 /* ------------------------------------------------------------------ loop */
@@ -434,6 +464,7 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 	keel_list_init(&w->fired_ready);
 	keel_list_init(&w->tasks);
 	pthread_mutex_init(&w->inbox_lock, NULL);
+	w->calls_tail = &w->calls_head;
 	pthread_cond_init(&w->idle_cond, NULL);
 	w->now = keel__worker_clock(w);
 	keel__wheel_init(&w->wheel, w->now / KEEL_TIMER_TICK_NS);
@@ -524,8 +555,6 @@ static bool worker_drop_joiners(struct keel_worker *w)
 static void worker_free(struct keel_worker *w)
 {
 	keel__cache_fini(&w->cache);
-	free(w->inbox);
-	free(w->inbox_spare);
 	pthread_mutex_destroy(&w->inbox_lock);
 	pthread_cond_destroy(&w->idle_cond);
 	free(w);
@@ -545,6 +574,12 @@ void keel__runtime_teardown(struct keel_runtime *rt)
 	bool again;
 
 	rt->tearing_down = true;
+	/* Forget the tasks queued at home: they are cancelled below, and
+	 * their blocks may be freed while a list still links them. */
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		keel_list_init(&rt->workers[i]->pinned);
+		keel_list_init(&rt->workers[i]->homeq);
+	}
 #define EACH_WORKER(w) \
 	for (unsigned i_ = 0; i_ < rt->nworkers && ((w) = rt->workers[i_], keel__tls_worker = (w), 1); i_++)
 	struct keel_worker *w;

@@ -3,9 +3,8 @@
  * sched/pool: N workers sharing one run queue (the seed's "native" runtime,
  * a thread pool with a concurrent scheduler).
  *
- * The queue is a ring of task pointers under one mutex (common/taskq.h):
- * every push and pop
- * takes it, so it is simple and fair (FIFO across the whole pool) and
+ * The queue is an intrusive FIFO of tasks under one mutex (common/taskq.h;
+ * a push allocates nothing): every push and pop takes it, so it is simple and fair (FIFO across the whole pool) and
  * contends as workers are added; sched/steal is the answer to that. An idle
  * worker parks in its driver; a push unparks one parked worker that has not
  * been unparked yet, so a burst of pushes costs one unpark, not one each.
@@ -113,10 +112,7 @@ static int pool_create(struct keel_runtime *rt, unsigned workers, void **out)
 	if (!p)
 		return -ENOMEM;
 	p->rt = rt;
-	if (keel__taskq_init(&p->q) < 0) {
-		free(p);
-		return -ENOMEM;
-	}
+	keel__taskq_init(&p->q);
 	for (unsigned i = 0; i < workers; i++) {
 		rc = keel_worker_create(rt, i, &p->w[i]);
 		if (rc < 0)

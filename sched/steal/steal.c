@@ -239,11 +239,11 @@ static int steal_create(struct keel_runtime *rt, unsigned workers, void **out)
 		return -ENOMEM;
 	s->rt = rt;
 	s->ws = aligned_alloc(64, workers * sizeof(*s->ws));
-	if (!s->ws || keel__taskq_init(&s->injector) < 0) {
-		free(s->ws);
+	if (!s->ws) {
 		free(s);
 		return -ENOMEM;
 	}
+	keel__taskq_init(&s->injector);
 	for (unsigned i = 0; i < workers; i++) {
 		struct sworker *me = &s->ws[i];
 

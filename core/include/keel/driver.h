@@ -160,11 +160,12 @@ bool keel_worker_migrating(const struct keel_worker *w);
 intptr_t keel_cx_home(struct keel_cx *cx, struct keel_worker *owner);
 
 /**
- * Run \p fn(\p arg) on \p w's thread: now when called there (or while the
- * runtime is torn down, on one thread), else at w's next tick. For a
- * handle closed from another worker than its owner.
+ * Run \p fn(\p arg) on \p w's thread: at w's next tick when called from
+ * another worker of w's runtime, else now (on w, on a thread that is no
+ * worker, while the runtime is torn down). For a handle closed from
+ * another worker than its owner. 0, -EINVAL, or -ENOMEM (nothing runs).
  */
-void keel_worker_call(struct keel_worker *w, void (*fn)(void *), void *arg);
+int keel_worker_call(struct keel_worker *w, void (*fn)(void *), void *arg);
 
 /** Put a driver's ops table in the program's list of linked drivers. */
 #define KEEL_DRIVER_EXPORT(ops)                                                \

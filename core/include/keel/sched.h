@@ -25,6 +25,7 @@
 #define KEEL_SCHED_H
 
 #include <keel/runtime.h>
+#include <keel/list.h>
 #include <keel/task.h>
 
 #ifdef __cplusplus
@@ -127,6 +128,14 @@ int keel_task_create(struct keel_worker *from, struct keel_worker *to,
 		     keel_poll_fn *poll, keel_drop_fn *drop, const void *frame,
 		     size_t size, struct keel_join **join,
 		     struct keel_task **out);
+
+/**
+ * The run-queue link of \p t, for a scheduler's intrusive queues: a task
+ * pushed to a scheduler is in no other queue until it is popped, so the
+ * link is the scheduler's meanwhile (keel_task_of_link goes back).
+ */
+struct keel_list *keel_task_link(struct keel_task *t);
+struct keel_task *keel_task_of_link(struct keel_list *link);
 
 /** On \p to's thread (or at teardown): make a created task runnable. */
 void keel_task_adopt(struct keel_worker *to, struct keel_task *t);
