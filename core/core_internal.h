@@ -179,6 +179,8 @@ void keel__wheel_clear(struct keel__wheel *wh);
 struct keel__drv {
 	const struct keel_driver_ops *ops;
 	void *impl;
+	int wait_fd;	 /* in the worker's epoll set (several drivers); -1 */
+	bool said_polled; /* "has no wait fd" was printed */
 };
 
 #define KEEL__MAX_DRIVERS 4
@@ -246,6 +248,10 @@ struct keel_worker {
 	atomic_bool stop;
 	pthread_cond_t idle_cond; /* park when no driver is linked */
 	bool idle_signalled;
+	/* Several drivers: one sleep for all (worker_park_drivers). */
+	int epfd;		  /* their wait fds and unpark_fd; -1 */
+	int unpark_fd;		  /* eventfd, level-triggered in epfd */
+	atomic_bool unpark_armed; /* a write is in it, unread */
 
 	struct keel_worker_stats stats;
 };

@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ clock */
 
@@ -88,6 +91,17 @@ intptr_t keel_shutdown_poll(struct keel_cx *cx)
 
 void keel__worker_unpark(struct keel_worker *w)
 {
+	if (w->epfd >= 0) {
+		/* Async-signal-safe: an exchange and a write(2). */
+		uint64_t one = 1;
+		int saved = errno;
+
+		if (!atomic_exchange(&w->unpark_armed, true) &&
+		    write(w->unpark_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			atomic_store(&w->unpark_armed, false);
+		errno = saved;
+		return;
+	}
 	if (w->ndrv) {
 		w->drv[0].ops->unpark(w->drv[0].impl);
 		return;
@@ -350,7 +364,87 @@ static bool test_clock_advance(struct keel_worker *w)
 	return moved;
 }
 
-/* Nothing to do: sleep in the first driver until the next timer. */
+/* Put driver \p d's wait fd (or none) in the worker's epoll set. */
+static void worker_watch(struct keel_worker *w, struct keel__drv *d, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = d };
+
+	if (fd == d->wait_fd)
+		return;
+	if (d->wait_fd >= 0)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, d->wait_fd, NULL);
+	d->wait_fd = -1;
+	if (fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+		d->wait_fd = fd;
+}
+
+/*
+ * Several drivers: each arms itself and names its wait fd, the worker
+ * sleeps in one epoll_wait over all of them and its own unpark eventfd,
+ * and each handles what came. A driver with no fd is looked at every
+ * millisecond (said once).
+ */
+static void worker_park_drivers(struct keel_worker *w, int64_t timeout)
+{
+	bool prepared[KEEL__MAX_DRIVERS] = { false };
+	struct epoll_event evs[KEEL__MAX_DRIVERS + 1];
+	int handled = 0, ms;
+	uint64_t v;
+
+	for (unsigned i = 0; i < w->ndrv; i++) {
+		struct keel__drv *d = &w->drv[i];
+		int fd = -1, n = 0;
+
+		if (d->ops->park_prepare) {
+			n = d->ops->park_prepare(d->impl, &timeout, &fd);
+			prepared[i] = n <= 0;
+		}
+		if (n > 0) {
+			handled += n;
+			continue;
+		}
+		worker_watch(w, d, fd);
+		if (d->wait_fd < 0) {
+			if (timeout < 0 || timeout > (int64_t)KEEL_MS)
+				timeout = (int64_t)KEEL_MS;
+			if (!d->said_polled) {
+				d->said_polled = true;
+				fprintf(stderr, "keel: worker %u: driver %s has nothing "
+					"to sleep on beside the others: looked at "
+					"every millisecond while idle\n",
+					w->index, d->ops->name);
+			}
+		}
+	}
+	if (!handled) {
+		ms = timeout < 0 ? -1
+		     : (int)((timeout + (int64_t)KEEL_MS - 1) / (int64_t)KEEL_MS);
+		epoll_wait(w->epfd, evs, KEEL__MAX_DRIVERS + 1, ms);
+	}
+	if (read(w->unpark_fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: not unparked */
+	}
+	atomic_store(&w->unpark_armed, false);
+	for (unsigned i = 0; i < w->ndrv; i++)
+		if (prepared[i])
+			w->drv[i].ops->park_finish(w->drv[i].impl);
+}
+
+/* Make the one sleep of a worker with several drivers possible. */
+static int worker_epoll_init(struct keel_worker *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->unpark_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->epfd < 0 || w->unpark_fd < 0 ||
+	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->unpark_fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Nothing to do: sleep until the next timer, in the one driver or in the
+ * worker's wait over all of them. */
 static void worker_park(struct keel_worker *w)
 {
 	uint64_t next = keel__wheel_next(&w->wheel);
@@ -361,13 +455,11 @@ static void worker_park(struct keel_worker *w)
 		uint64_t at = next * KEEL_TIMER_TICK_NS;
 		timeout = at > w->now ? (int64_t)(at - w->now) : 0;
 	}
-	/* Only the first driver can sleep; the others (e.g. the kernel
-	 * driver's TCP beside AF_XDP) are looked at once a millisecond. */
-	if (w->ndrv > 1 && !test_clock && (timeout < 0 || timeout > (int64_t)KEEL_MS))
-		timeout = (int64_t)KEEL_MS;
 	/* Virtual time: I/O that is ready comes before any jump. */
-	if (test_clock && w->ndrv && w->drv[0].ops->park(w->drv[0].impl, 0) > 0)
-		return;
+	if (test_clock)
+		for (unsigned i = 0; i < w->ndrv; i++)
+			if (w->drv[i].ops->park(w->drv[i].impl, 0) > 0)
+				return;
 	/* Announce first, look again second: whoever queues work after our
 	 * last look sees `parked` and unparks us (seq_cst on both sides). */
 	atomic_store(&w->parked, true);
@@ -377,7 +469,9 @@ static void worker_park(struct keel_worker *w)
 	    !keel__ready_pending(w) &&
 	    !(test_clock && test_clock_advance(w))) {
 		w->stats.parks++;
-		if (w->ndrv)
+		if (w->epfd >= 0)
+			worker_park_drivers(w, timeout);
+		else if (w->ndrv)
 			w->drv[0].ops->park(w->drv[0].impl, timeout);
 		else
 			worker_park_fallback(w, timeout);
@@ -458,6 +552,9 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 	w->index = index;
 	w->shared = rt->shared;
 	atomic_flag_clear(&w->lock.f);
+	w->epfd = w->unpark_fd = -1;
+	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
+		w->drv[i].wait_fd = -1;
 	keel_list_init(&w->runq);
 	keel_list_init(&w->pinned);
 	keel_list_init(&w->homeq);
@@ -485,6 +582,11 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 			w->tcp_drv = &w->drv[i];
 	}
 	w->udp_drv = w->ndrv ? &w->drv[0] : NULL;
+	if (w->ndrv > 1 && (rc = worker_epoll_init(w)) < 0) {
+		fprintf(stderr, "keel: worker %u: the wait for its %u drivers: %s\n",
+			index, w->ndrv, strerror(-rc));
+		goto err;
+	}
 	rt->workers[rt->nworkers++] = w;
 	*out = w;
 	return 0;
@@ -554,6 +656,10 @@ static bool worker_drop_joiners(struct keel_worker *w)
 
 static void worker_free(struct keel_worker *w)
 {
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->unpark_fd >= 0)
+		close(w->unpark_fd);
 	keel__cache_fini(&w->cache);
 	pthread_mutex_destroy(&w->inbox_lock);
 	pthread_cond_destroy(&w->idle_cond);

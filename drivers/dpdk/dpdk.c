@@ -504,10 +504,12 @@ static int park_backoff(struct keel__dpdk *d, uint64_t deadline)
 	}
 }
 
+static void intr_off(struct keel__dpdk *d);
+
 static int park_intr(struct keel__dpdk *d, uint64_t deadline)
 {
 	struct rte_epoll_event ev[4];
-	uint64_t v, tsc;
+	uint64_t tsc;
 	int n, ms = 10; /* at most: ARP timers tick while asleep */
 
 	rte_eth_dev_rx_intr_enable(d->port_id, d->queue);
@@ -527,12 +529,7 @@ static int park_intr(struct keel__dpdk *d, uint64_t deadline)
 		if (ms > 0)
 			rte_epoll_wait_interruptible(d->epfd, ev, 4, ms);
 	}
-	atomic_store(&d->sleeping, false);
-	rte_eth_dev_rx_intr_disable(d->port_id, d->queue);
-	if (read(d->efd, &v, sizeof(v)) < 0) {
-		/* nothing written: EAGAIN */
-	}
-	take_unpark(d);
+	intr_off(d);
 	return n + dpdk_poll(d);
 }
 
@@ -552,6 +549,60 @@ static int dpdk_park(void *drv, int64_t timeout_ns)
 	if (d->rx_intr)
 		return park_intr(d, deadline);
 	return park_backoff(d, deadline);
+}
+
+/* Rx interrupts off again after a sleep; what came meanwhile is polled. */
+static void intr_off(struct keel__dpdk *d)
+{
+	uint64_t v;
+
+	atomic_store(&d->sleeping, false);
+	rte_eth_dev_rx_intr_disable(d->port_id, d->queue);
+	if (read(d->efd, &v, sizeof(v)) < 0) {
+		/* nothing written: EAGAIN */
+	}
+	take_unpark(d);
+}
+
+/*
+ * Beside other drivers: with Rx interrupts, the interrupt epoll set is the
+ * wait fd, armed the way park_intr arms it (and looked at every 10 ms for
+ * net/'s ARP timers); busy mode does not sleep; the back-off mode has
+ * nothing to sleep on.
+ */
+static int dpdk_park_prepare(void *drv, int64_t *timeout_ns, int *fd)
+{
+	struct keel__dpdk *d = drv;
+	int n;
+
+	*fd = -1;
+	if (d->busy) {
+		*timeout_ns = 0;
+		return 0;
+	}
+	if (!d->rx_intr)
+		return 0;
+	KEEL__DSTAT_ADD(d, parks, 1);
+	rte_eth_dev_rx_intr_enable(d->port_id, d->queue);
+	atomic_store(&d->sleeping, true);
+	n = dpdk_poll(d); /* armed first, polled second */
+	if (n || atomic_load(&d->unparked)) {
+		intr_off(d);
+		return n ? n : 1;
+	}
+	if (*timeout_ns < 0 || *timeout_ns > 10 * (int64_t)1000000)
+		*timeout_ns = 10 * (int64_t)1000000;
+	*fd = d->epfd;
+	return 0;
+}
+
+static int dpdk_park_finish(void *drv)
+{
+	struct keel__dpdk *d = drv;
+
+	if (d->rx_intr && !d->busy)
+		intr_off(d);
+	return dpdk_poll(d);
 }
 
 /* Any thread, async-signal-safe: atomics and a write(2). */
@@ -960,6 +1011,8 @@ const struct keel_driver_ops keel_drv_dpdk = {
 	.poll = dpdk_poll,
 	.park = dpdk_park,
 	.unpark = dpdk_unpark,
+	.park_prepare = dpdk_park_prepare,
+	.park_finish = dpdk_park_finish,
 	.stats = dpdk_stats,
 	.udp_bind = keel__dpdk_udp_bind,
 };

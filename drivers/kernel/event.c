@@ -132,13 +132,16 @@ int keel_event_set(struct keel_event *ev)
 
 int keel_event_close(struct keel_event *ev)
 {
+	int rc;
+
 	if (!ev)
 		return -EINVAL;
 	if (!ev->impl)
 		return -EBADF;
 	/* On the owner's thread: the handle is in its epoll set and list. */
-	keel_worker_call(((struct kernel_event *)ev->impl)->io.drv->worker,
-			 event_close_impl, ev->impl);
-	ev->impl = NULL;
-	return 0;
+	rc = keel_worker_call(((struct kernel_event *)ev->impl)->io.drv->worker,
+			      event_close_impl, ev->impl);
+	if (rc == 0)
+		ev->impl = NULL;
+	return rc;
 }

@@ -263,6 +263,23 @@ static int kernel_park(void *drv, int64_t timeout_ns)
 	return dispatch(d, evs, n);
 }
 
+/* Beside other drivers: the epoll set itself is the wait fd (readable
+ * while an edge or an unpark waits in it); finish dispatches them. */
+static int kernel_park_prepare(void *drv, int64_t *timeout_ns, int *fd)
+{
+	struct keel__kernel *d = drv;
+
+	(void)timeout_ns;
+	KEEL__KSTAT_ADD(d, parks, 1);
+	*fd = d->epfd;
+	return 0;
+}
+
+static int kernel_park_finish(void *drv)
+{
+	return kernel_park(drv, 0);
+}
+
 /* Any thread, async-signal-safe: an atomic exchange and a write(2). */
 static void kernel_unpark(void *drv)
 {
@@ -306,6 +323,8 @@ const struct keel_driver_ops keel_drv_kernel = {
 	.poll = kernel_poll,
 	.park = kernel_park,
 	.unpark = kernel_unpark,
+	.park_prepare = kernel_park_prepare,
+	.park_finish = kernel_park_finish,
 	.stats = kernel_stats,
 	.udp_bind = keel__kernel_udp_bind,
 	.tcp_connect = keel__kernel_tcp_connect,

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -288,6 +289,7 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 		return -ENOMEM;
 	d->worker = w;
 	d->fd = -1;
+	d->pfd = -1;
 	d->unpark_fd = -1;
 	d->nl_fd = -1;
 	keel_list_init(&d->socks);
@@ -385,6 +387,8 @@ static void xdp_destroy(void *drv)
 	keel__xdp_neigh_close(d);
 	if (d->unpark_fd >= 0)
 		close(d->unpark_fd);
+	if (d->pfd >= 0)
+		close(d->pfd);
 	keel_net_destroy(d->net);
 	free(d);
 }
@@ -511,6 +515,53 @@ static int xdp_park(void *drv, int64_t timeout_ns)
 			d->nl_next = 0; /* read by the poll below */
 	}
 	return xdp_poll(d);
+}
+
+/*
+ * Beside other drivers: an epoll set of the driver's own (the socket, the
+ * unpark eventfd, rtnetlink) is the wait fd, with POLLOUT on the socket
+ * while a writer waits for room, and the same caps on the sleep as park.
+ * Busy mode does not sleep.
+ */
+static int xdp_park_prepare(void *drv, int64_t *timeout_ns, int *fd)
+{
+	struct keel__xdp *d = drv;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int64_t cap = -1;
+
+	if (d->busy) {
+		*timeout_ns = 0;
+		*fd = -1;
+		return 0;
+	}
+	if (d->pfd < 0) {
+		int fds[3] = { d->fd, d->unpark_fd, d->nl_fd };
+
+		d->pfd = epoll_create1(EPOLL_CLOEXEC);
+		for (int i = 0; d->pfd >= 0 && i < 3; i++)
+			if (fds[i] >= 0)
+				epoll_ctl(d->pfd, EPOLL_CTL_ADD, fds[i], &ev);
+		d->pfd_out = false;
+	}
+	if (d->pfd >= 0 && d->pfd_out != (d->wr_waiting != 0)) {
+		d->pfd_out = d->wr_waiting != 0;
+		ev.events = EPOLLIN | (d->pfd_out ? EPOLLOUT : 0u);
+		epoll_ctl(d->pfd, EPOLL_CTL_MOD, d->fd, &ev);
+	}
+	KEEL__XSTAT_ADD(d, parks, 1);
+	if (d->tx_kick)
+		cap = (int64_t)NS_PER_MS;
+	else if (arp_waiting(d))
+		cap = 100 * (int64_t)NS_PER_MS;
+	if (cap >= 0 && (*timeout_ns < 0 || cap < *timeout_ns))
+		*timeout_ns = cap;
+	*fd = d->pfd;
+	return 0;
+}
+
+static int xdp_park_finish(void *drv)
+{
+	return xdp_park(drv, 0);
 }
 
 /* Any thread, async-signal-safe: an atomic exchange and a write(2). */
@@ -653,6 +704,8 @@ const struct keel_driver_ops keel_drv_xdp = {
 	.poll = xdp_poll,
 	.park = xdp_park,
 	.unpark = xdp_unpark,
+	.park_prepare = xdp_park_prepare,
+	.park_finish = xdp_park_finish,
 	.stats = xdp_stats,
 	.udp_bind = keel__xdp_udp_bind,
 	/* No TCP: the runtime adds a linked driver that has it. */

@@ -145,6 +145,8 @@ struct keel__xdp {
 
 	/* park / unpark */
 	int unpark_fd;
+	int pfd;      /* epoll set: the wait beside other drivers; -1 */
+	bool pfd_out; /* it asks for POLLOUT on the socket */
 	atomic_bool unpark_armed;
 
 	/* neighbours, from the kernel over rtnetlink (neigh.c) */

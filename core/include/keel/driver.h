@@ -115,6 +115,21 @@ struct keel_driver_ops {
 	int (*park)(void *drv, int64_t timeout_ns);
 	/** Any thread: make the current or next park return promptly. */
 	void (*unpark)(void *drv);
+	/**
+	 * Parking beside other drivers (optional). A worker with several
+	 * drivers sleeps in one epoll set holding each one's wait fd, so
+	 * any of them can end the sleep. prepare arms what a sleep needs
+	 * (interrupts, wakeup flags), may lower *timeout_ns (-1: none) to
+	 * when the driver must be polled anyway, and returns the events it
+	 * handled (> 0: the worker does not sleep, and the driver disarmed
+	 * itself) or 0 with *fd set: a descriptor, the same every time,
+	 * readable while the driver has work, or -1 when it has none (the
+	 * worker then looks at it every millisecond, and says so once).
+	 * After the sleep the worker calls finish: disarm, handle what came.
+	 * A driver without these ops is polled every millisecond.
+	 */
+	int (*park_prepare)(void *drv, int64_t *timeout_ns, int *fd);
+	int (*park_finish)(void *drv);
 	void (*stats)(void *drv, struct keel_driver_stats *out);
 
 	int (*udp_bind)(void *drv, struct keel_udp *s,
