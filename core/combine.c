@@ -243,6 +243,20 @@ int keel_spawn_periodic(struct keel_cx *cx, uint64_t period,
 			  .fn = fn, .arg = arg, .period = period);
 }
 
+int keel_group_spawn_periodic(struct keel_cx *cx, struct keel_group *g,
+			      uint64_t period, keel_periodic_fn *fn, void *arg)
+{
+	struct keel_join *j;
+	int rc;
+
+	if (!g)
+		return -EINVAL;
+	rc = keel_spawn_periodic(cx, period, fn, arg, &j);
+	if (rc < 0)
+		return rc;
+	return keel_group_add(cx, g, j);
+}
+
 /* -------------------------------------------------------------- signals */
 
 /*

@@ -9,15 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void print_table(const struct keel_opt *o)
+static void print_table(const struct keel_opt *table)
 {
+	int width = 15; /* as keel's own below, or the longest */
+
+	for (const struct keel_opt *o = table; o->kind != KEEL_OPT__END; o++) {
+		int w = 2 + (int)strlen(o->name) + (o->arg ? 1 + (int)strlen(o->arg) : 0);
+
+		width = w > width && w < 40 ? w : width;
+	}
 	puts("options:");
-	for (; o->kind != KEEL_OPT__END; o++) {
+	for (const struct keel_opt *o = table; o->kind != KEEL_OPT__END; o++) {
 		char head[64];
 
 		snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? "=" : "",
 			 o->arg ? o->arg : "");
-		printf("  %-15s %s", head, o->help ? o->help : "");
+		printf("  %-*s %s", width, head, o->help ? o->help : "");
 		if (o->kind == KEEL_OPT__UINT)
 			printf(" (default %llu)",
 			       (unsigned long long)*(const uint64_t *)o->var);

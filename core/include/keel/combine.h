@@ -108,6 +108,11 @@ int keel_spawn_periodic(struct keel_cx *cx, uint64_t period,
 			keel_periodic_fn *fn, void *arg,
 			struct keel_join **join);
 
+/** keel_spawn_periodic into \p g. \return 0, -EINVAL, -ENOMEM. */
+int keel_group_spawn_periodic(struct keel_cx *cx, struct keel_group *g,
+			      uint64_t period, keel_periodic_fn *fn,
+			      void *arg);
+
 /* -------------------------------------------------------------- signals */
 
 /**
