@@ -11,7 +11,7 @@ meson setup "$tmp/build" "$root" --prefix="$tmp/prefix" -Dtests=false >/dev/null
 ninja -C "$tmp/build" install >/dev/null
 pcdir=$(dirname "$(find "$tmp/prefix" -name keel.pc | head -n1)")
 export PKG_CONFIG_PATH=$pcdir
-cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags keel) \
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --variable=recommended_cflags keel) $(pkg-config --cflags keel) \
 	"$root/tests/outside/main.c" -o "$tmp/outside-pc" $(pkg-config --libs keel)
 "$tmp/outside-pc" | tee "$tmp/out1"
 grep -q '^outside: ok (sched=local driver=kernel)$' "$tmp/out1"
