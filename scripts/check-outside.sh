@@ -40,4 +40,11 @@ cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags keel-core) \
 	$(pkg-config --libs keel-sched-shard keel-drv-kernel keel-core)
 "$tmp/outside-shard" --workers=2 | tee "$tmp/out4"
 grep -q '^outside: ok (sched=shard driver=kernel)$' "$tmp/out4"
+echo "=== outside: pkg-config, the default scheduler named in the program (docs/guide.md)"
+printf '#include <keel/sched_steal.h>\nKEEL_SCHED_DEFAULT(keel_sched_steal);\n' >"$tmp/default.c"
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags keel keel-sched-steal) \
+	"$root/tests/outside/main.c" "$tmp/default.c" -o "$tmp/outside-default" \
+	$(pkg-config --libs keel keel-sched-steal)
+"$tmp/outside-default" | tee "$tmp/out5"
+grep -q '^outside: ok (sched=steal driver=kernel)$' "$tmp/out5"
 echo "outside: pkg-config, subproject and the one-line switch work"
