@@ -9,15 +9,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void print_table(const struct keel_opt *table)
+{
+	int width = 15; /* as keel's own below, or the longest */
+
+	for (const struct keel_opt *o = table; o->kind != KEEL_OPT__END; o++) {
+		int w = 2 + (int)strlen(o->name) + (o->arg ? 1 + (int)strlen(o->arg) : 0);
+
+		width = w > width && w < 40 ? w : width;
+	}
+	puts("options:");
+	for (const struct keel_opt *o = table; o->kind != KEEL_OPT__END; o++) {
+		char head[64];
+
+		snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? "=" : "",
+			 o->arg ? o->arg : "");
+		printf("  %-*s %s", width, head, o->help ? o->help : "");
+		if (o->kind == KEEL_OPT__UINT)
+			printf(" (default %llu)",
+			       (unsigned long long)*(const uint64_t *)o->var);
+		else if (o->kind == KEEL_OPT__STRING && *(const char **)o->var)
+			printf(" (default %s)", *(const char **)o->var);
+		putchar('\n');
+	}
+	putchar('\n');
+}
+
 static void print_help(const char *prog, const char *usage,
-		       const char *app_options)
+		       const char *app_options, const struct keel_opt *table)
 {
 	const struct keel_sched_ops *const *s;
 	const struct keel_driver_ops *const *d;
 	size_t ns = keel_scheds_linked(&s), nd = keel_drivers_linked(&d);
 
 	printf("usage: %s\n\n", usage ? usage : prog);
-	if (app_options)
+	if (table)
+		print_table(table);
+	else if (app_options)
 		printf("options:\n%s\n", app_options);
 	puts("keel options:\n"
 	     "  --driver=SPEC   network driver: NAME[:ARGS]\n"
@@ -51,10 +79,73 @@ int keel_args_parse(int *argc, char **argv, const char *usage,
 	return keel_args_parse_opts(argc, argv, usage, NULL, cfg);
 }
 
+/* The program's own option \p a, if the table has it: 1 parsed, 0 not
+ * in the table, -EINVAL a bad value (a message printed). */
+static int parse_own(const char *prog, const char *a,
+		     const struct keel_opt *o)
+{
+	for (; o && o->kind != KEEL_OPT__END; o++) {
+		const char *v;
+		size_t n = strlen(o->name);
+
+		if (strncmp(a + 2, o->name, n) != 0 ||
+		    (a[2 + n] != '\0' && a[2 + n] != '='))
+			continue;
+		v = a[2 + n] == '=' ? a + 3 + n : NULL;
+		if (o->kind == KEEL_OPT__FLAG) {
+			if (v) {
+				fprintf(stderr, "%s: --%s takes no value\n", prog, o->name);
+				return -EINVAL;
+			}
+			*(bool *)o->var = true;
+			return 1;
+		}
+		if (!v) {
+			fprintf(stderr, "%s: --%s wants a value: --%s=%s\n", prog,
+				o->name, o->name, o->arg ? o->arg : "VALUE");
+			return -EINVAL;
+		}
+		if (o->kind == KEEL_OPT__STRING) {
+			*(const char **)o->var = v;
+		} else {
+			char *end;
+			unsigned long long x;
+
+			errno = 0;
+			x = strtoull(v, &end, 10);
+			if (!*v || *end || *v == '-' || errno) {
+				fprintf(stderr, "%s: --%s wants a number, not '%s'\n",
+					prog, o->name, v);
+				return -EINVAL;
+			}
+			*(uint64_t *)o->var = x;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+static int parse(int *argc, char **argv, const char *usage,
+		 const char *app_options, const struct keel_opt *table,
+		 struct keel_config *cfg);
+
 int keel_args_parse_opts(int *argc, char **argv, const char *usage,
 			 const char *app_options, struct keel_config *cfg)
 {
-	int out = 1;
+	return parse(argc, argv, usage, app_options, NULL, cfg);
+}
+
+int keel_args_parse_table(int *argc, char **argv, const char *usage,
+			  const struct keel_opt *opts, struct keel_config *cfg)
+{
+	return parse(argc, argv, usage, NULL, opts, cfg);
+}
+
+static int parse(int *argc, char **argv, const char *usage,
+		 const char *app_options, const struct keel_opt *table,
+		 struct keel_config *cfg)
+{
+	int out = 1, rc;
 	bool positional_only = false;
 
 	if (!argc || !argv || !cfg || *argc < 1)
@@ -87,8 +178,11 @@ int keel_args_parse_opts(int *argc, char **argv, const char *usage,
 		} else if (strcmp(a, "--verbose") == 0) {
 			cfg->verbose = true;
 		} else if (strcmp(a, "--help") == 0) {
-			print_help(argv[0], usage, app_options);
+			print_help(argv[0], usage, app_options, table);
 			return 1;
+		} else if ((rc = parse_own(argv[0], a, table)) != 0) {
+			if (rc < 0)
+				return rc;
 		} else if (app_options) {
 			argv[out++] = argv[i]; /* the program's own option */
 		} else {
@@ -111,9 +205,30 @@ static void on_signal(int sig)
 		keel_runtime_shutdown(signal_rt);
 }
 
+static int run(int argc, char **argv, const char *usage,
+	       const char *app_options, const struct keel_opt *table,
+	       keel_poll_fn *poll, keel_drop_fn *drop, size_t size,
+	       size_t args_offset);
+
 int keel_main(int argc, char **argv, const char *usage,
 	      const char *app_options, keel_poll_fn *poll, keel_drop_fn *drop,
 	      size_t size, size_t args_offset)
+{
+	return run(argc, argv, usage, app_options, NULL, poll, drop, size,
+		   args_offset);
+}
+
+int keel_main_table(int argc, char **argv, const char *usage,
+		    const struct keel_opt *opts, keel_poll_fn *poll,
+		    keel_drop_fn *drop, size_t size, size_t args_offset)
+{
+	return run(argc, argv, usage, NULL, opts, poll, drop, size, args_offset);
+}
+
+static int run(int argc, char **argv, const char *usage,
+	       const char *app_options, const struct keel_opt *table,
+	       keel_poll_fn *poll, keel_drop_fn *drop, size_t size,
+	       size_t args_offset)
 {
 	struct keel_config cfg = { 0 };
 	struct keel_runtime *rt;
@@ -122,7 +237,7 @@ int keel_main(int argc, char **argv, const char *usage,
 	void *frame;
 	int rc;
 
-	rc = keel_args_parse_opts(&argc, argv, usage, app_options, &cfg);
+	rc = parse(&argc, argv, usage, app_options, table, &cfg);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	frame = calloc(1, size);

@@ -309,6 +309,26 @@ intptr_t keel_timeout(struct keel_cx *cx, struct keel_timer *t, uint64_t ns,
 	return KEEL_PENDING;
 }
 
+intptr_t keel_timeout_at(struct keel_cx *cx, struct keel_timer *t,
+			uint64_t deadline, intptr_t inner)
+{
+	if (!cx || !t)
+		return -EINVAL;
+	if (inner != KEEL_PENDING) {
+		keel_timer_stop(t);
+		return inner;
+	}
+	/* Armed for another deadline (a loop that moved it, a select that
+	 * left it armed): start again for this one. */
+	if (state_of(t) == TIMER_ARMED && t->deadline != deadline)
+		keel_timer_stop(t);
+	if (state_of(t) == TIMER_IDLE && deadline <= cx->worker->now)
+		return -ETIMEDOUT;
+	if (timer_wait(cx, t, deadline) != KEEL_PENDING)
+		return -ETIMEDOUT;
+	return KEEL_PENDING;
+}
+
 intptr_t keel_interval_tick(struct keel_cx *cx, struct keel_interval *iv,
 			    uint64_t period)
 {

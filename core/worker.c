@@ -53,7 +53,7 @@ static size_t worker_pass_shutdown(struct keel_worker *w)
 	unsigned n = atomic_load_explicit(&rt->shutdown_requests, memory_order_relaxed);
 	struct keel_waker wk;
 
-	if (n == rt->shutdown_seen || w != rt->home)
+	if (w != rt->home || n == rt->shutdown_seen)
 		return 0;
 	rt->shutdown_seen = n;
 	pthread_mutex_lock(&rt->shutdown_lock);

@@ -1,58 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-/* hello: the smallest async program. The main task spawns a second task,
- * which says hello; awaiting its join handle gives back its result.
+/* hello: the smallest async program. main awaits an async function, whose
+ * frame lives inside main's (no spawn, no allocation): the seed's
+ * `say_hi(name).await`.
  * usage: hello [NAME] (default: world) */
 #include <keel/keel.h>
 #include <stdio.h>
 
-struct greet {
+struct say_hi {
 	struct keel_co co;
 	const char *name;
 };
 
-static intptr_t greet(void *frame, struct keel_cx *cx)
+static intptr_t say_hi(void *frame, struct keel_cx *cx)
 {
-	struct greet *f = frame;
+	struct say_hi *f = frame;
 
 	(void)cx;
 	KEEL_BEGIN(f);
 	printf("hello %s\n", f->name);
-	KEEL_RETURN(f, 42);
 	KEEL_END(f);
 }
 
 struct hello {
 	struct keel_co co;
 	struct keel_args args;
-	struct keel_join *join; /* NULL once awaited: the await consumes it */
-	intptr_t res;
+	struct say_hi hi; /* the child's frame */
+	intptr_t r;
 };
 
 static intptr_t hello(void *frame, struct keel_cx *cx)
 {
 	struct hello *f = frame;
-	int rc;
 
 	KEEL_BEGIN(f);
-	/* The frame is copied into the new task: a compound literal will do. */
-	rc = KEEL_SPAWN(cx, greet, NULL, &f->join, struct greet,
+	KEEL_AWAIT_CALL(f, cx, f->r, say_hi, f->hi,
 			.name = f->args.argc > 1 ? f->args.argv[1] : "world");
-	if (rc < 0)
-		KEEL_RETURN(f, rc);
-	KEEL_AWAIT(f, f->res, keel_join_poll(cx, f->join));
-	f->join = NULL;
-	if (keel_runtime_config(keel_cx_runtime(cx))->verbose)
-		printf("the greeting task returned %ld\n", (long)f->res);
 	KEEL_END(f);
 }
 
-/* Stopped before the join (a signal): the handle must not leak. */
-static void hello_drop(void *frame)
-{
-	struct hello *f = frame;
-
-	if (f->join)
-		keel_join_abort(f->join);
-}
-
-KEEL_MAIN(hello, hello_drop, struct hello, "hello [NAME]")
+KEEL_MAIN(hello, NULL, struct hello, "hello [NAME]")

@@ -22,14 +22,6 @@ struct client {
 	intptr_t r;
 };
 
-/* Time left to the one deadline of the whole exchange. */
-static uint64_t left(struct keel_cx *cx, const struct client *f)
-{
-	uint64_t now = keel_now(cx);
-
-	return f->deadline > now ? f->deadline - now : 0;
-}
-
 static intptr_t client(void *frame, struct keel_cx *cx)
 {
 	struct client *f = frame;
@@ -50,7 +42,7 @@ static intptr_t client(void *frame, struct keel_cx *cx)
 	f->len = strlen(f->msg);
 	f->deadline = keel_now(cx) + CLIENT_TIMEOUT;
 
-	KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->timer, left(cx, f),
+	KEEL_AWAIT(f, f->r, keel_timeout_at(cx, &f->timer, f->deadline,
 					 keel_tcp_connect(cx, &f->sock, &f->server)));
 	if (f->r < 0) {
 		fprintf(stderr, "tcp-client: cannot connect to %s: %s\n",
@@ -62,7 +54,7 @@ static intptr_t client(void *frame, struct keel_cx *cx)
 	printf("<- %s\n", f->msg);
 
 	f->done = 0;
-	KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->timer, left(cx, f),
+	KEEL_AWAIT(f, f->r, keel_timeout_at(cx, &f->timer, f->deadline,
 					 keel_tcp_write_all(cx, &f->sock, f->msg,
 							    f->len, &f->done)));
 	if (f->r < 0) {
@@ -75,7 +67,7 @@ static intptr_t client(void *frame, struct keel_cx *cx)
 	/* A stream has no message boundaries: the echo may come in pieces.
 	 * Read until as much came back as was sent, or end of stream. */
 	while (f->got < f->len && f->got < sizeof(f->buf)) {
-		KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->timer, left(cx, f),
+		KEEL_AWAIT(f, f->r, keel_timeout_at(cx, &f->timer, f->deadline,
 				keel_tcp_read(cx, &f->sock, f->buf + f->got,
 					      sizeof(f->buf) - f->got)));
 		if (f->r < 0) {

@@ -74,8 +74,7 @@ static intptr_t client(void *frame, struct keel_cx *cx)
 	 * server, without giving it more time than the one deadline. */
 	f->deadline = keel_now(cx) + REPLY_TIMEOUT;
 	for (;;) {
-		KEEL_AWAIT(f, f->n, keel_timeout(cx, &f->timer,
-				f->deadline > keel_now(cx) ? f->deadline - keel_now(cx) : 0,
+		KEEL_AWAIT(f, f->n, keel_timeout_at(cx, &f->timer, f->deadline,
 				keel_udp_recv_from(cx, &f->sock, f->buf,
 						   sizeof(f->buf), &f->from)));
 		if (f->n == -ETIMEDOUT) {

@@ -10,23 +10,18 @@ struct echo {
 	struct keel_udp sock;
 	struct keel_addr addr, peer;
 	char buf[65536];
-	ssize_t n, sent;
+	intptr_t n, r;
 };
 
 static intptr_t echo(void *frame, struct keel_cx *cx)
 {
 	struct echo *f = frame;
 	char text[KEEL_ADDR_STRLEN];
-	int rc;
 
 	KEEL_BEGIN(f);
-	rc = keel_addr_parse(f->args.argc > 1 ? f->args.argv[1] : "127.0.0.1:8080", &f->addr);
-	if (rc == 0)
-		rc = keel_udp_bind(cx, &f->sock, &f->addr, NULL);
-	if (rc == 0)
-		rc = keel_udp_local_addr(&f->sock, &f->addr);
-	if (rc < 0)
-		KEEL_RETURN(f, rc);
+	KEEL_TRY(f, f->r, keel_addr_parse(f->args.argc > 1 ? f->args.argv[1] : "127.0.0.1:8080", &f->addr));
+	KEEL_TRY(f, f->r, keel_udp_bind(cx, &f->sock, &f->addr, NULL));
+	KEEL_TRY(f, f->r, keel_udp_local_addr(&f->sock, &f->addr));
 	printf("Listening on %s\n", keel_addr_format(&f->addr, text, sizeof(text)));
 	fflush(stdout);
 	for (;;) {
@@ -34,8 +29,8 @@ static intptr_t echo(void *frame, struct keel_cx *cx)
 		if (f->n < 0)
 			continue; /* counted by the driver; keep serving */
 		if (keel_runtime_config(keel_cx_runtime(cx))->verbose)
-			printf("%zd bytes from %s\n", f->n, keel_addr_format(&f->peer, text, sizeof(text)));
-		KEEL_AWAIT(f, f->sent, keel_udp_send_to(cx, &f->sock, f->buf, (size_t)f->n, &f->peer));
+			printf("%zd bytes from %s\n", (ssize_t)f->n, keel_addr_format(&f->peer, text, sizeof(text)));
+		KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->sock, f->buf, (size_t)f->n, &f->peer));
 	}
 	KEEL_END(f);
 }

@@ -11,7 +11,7 @@ meson setup "$tmp/build" "$root" --prefix="$tmp/prefix" -Dtests=false >/dev/null
 ninja -C "$tmp/build" install >/dev/null
 pcdir=$(dirname "$(find "$tmp/prefix" -name keel.pc | head -n1)")
 export PKG_CONFIG_PATH=$pcdir
-cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags keel) \
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --variable=recommended_cflags keel) $(pkg-config --cflags keel) \
 	"$root/tests/outside/main.c" -o "$tmp/outside-pc" $(pkg-config --libs keel)
 "$tmp/outside-pc" | tee "$tmp/out1"
 grep -q '^outside: ok (sched=local driver=kernel)$' "$tmp/out1"
@@ -40,4 +40,11 @@ cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags keel-core) \
 	$(pkg-config --libs keel-sched-shard keel-drv-kernel keel-core)
 "$tmp/outside-shard" --workers=2 | tee "$tmp/out4"
 grep -q '^outside: ok (sched=shard driver=kernel)$' "$tmp/out4"
+echo "=== outside: pkg-config, the default scheduler named in the program (docs/guide.md)"
+printf '#include <keel/sched_steal.h>\nKEEL_SCHED_DEFAULT(keel_sched_steal);\n' >"$tmp/default.c"
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags keel keel-sched-steal) \
+	"$root/tests/outside/main.c" "$tmp/default.c" -o "$tmp/outside-default" \
+	$(pkg-config --libs keel keel-sched-steal)
+"$tmp/outside-default" | tee "$tmp/out5"
+grep -q '^outside: ok (sched=steal driver=kernel)$' "$tmp/out5"
 echo "outside: pkg-config, subproject and the one-line switch work"

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /** \file
- * Everything an application needs: futures, tasks, time, sockets, the
- * runtime and KEEL_MAIN.
+ * Everything an application needs: futures, tasks, combinators, time,
+ * sockets, the runtime and KEEL_MAIN.
  */
 #ifndef KEEL_H
 #define KEEL_H
 
 #include <keel/addr.h>
+#include <keel/combine.h>
 #include <keel/error.h>
 #include <keel/future.h>
 #include <keel/main.h>

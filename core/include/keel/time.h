@@ -87,6 +87,23 @@ static inline bool keel_timer_armed(const struct keel_timer *t)
 intptr_t keel_timeout(struct keel_cx *cx, struct keel_timer *t, uint64_t ns,
 		      intptr_t inner);
 
+/**
+ * keel_timeout with an absolute deadline (ns on keel_now's clock): one
+ * deadline for a whole exchange, however many awaits it takes:
+ *
+ *     f->deadline = keel_now(cx) + 2 * KEEL_SEC;
+ *     for (;;) {
+ *         KEEL_AWAIT(f, f->n, keel_timeout_at(cx, &f->t, f->deadline,
+ *                    keel_udp_recv_from(cx, ...)));
+ *         ...
+ *
+ * Ready with \p inner (the timer disarmed) when it is not KEEL_PENDING,
+ * with -ETIMEDOUT once \p deadline passed; else pending. A timer armed
+ * for another deadline is re-armed for this one.
+ */
+intptr_t keel_timeout_at(struct keel_cx *cx, struct keel_timer *t,
+			 uint64_t deadline, intptr_t inner);
+
 /** A periodic timer whose ticks do not drift: tick k is at start + k*period. */
 struct keel_interval {
 	struct keel_timer timer;
