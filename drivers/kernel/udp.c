@@ -21,6 +21,7 @@
  * the stack and takes what it filled).
  */
 #include "kernel_internal.h"
+#include "source.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -38,6 +39,7 @@ struct kernel_udp {
 	uint16_t *free_idx;  /* stack of free buffer indices */
 	uint8_t *lent;	     /* per buffer: 1 while the application has it */
 	unsigned nbufs, bufsize, nfree;
+	struct keel__ksrc src; /* the reader's: sources not answered */
 };
 
 static struct kernel_udp *udp_of(void *impl)
@@ -52,15 +54,23 @@ static bool would_block(int e)
 	return e == EAGAIN || e == EWOULDBLOCK;
 }
 
+/* A datagram from a source that cannot be answered (source port 0, a
+ * broadcast or network address: source.h) is dropped, counted in
+ * rx_dropped, as net/ does on the bypass drivers. */
+static bool src_bad(struct kernel_udp *u, const struct keel_addr *a)
+{
+	return keel__ksrc_bad(&u->src, a);
+}
+
 static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 			     size_t len, struct keel_addr *from)
 {
 	struct kernel_udp *u = udp_of(impl);
 	struct keel__kernel *d;
+	struct keel_addr src;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr mh = {
-		.msg_name = from,
-		.msg_namelen = from ? sizeof(*from) : 0,
+		.msg_name = &src,
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
 	};
@@ -70,17 +80,24 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 		uint32_t seq = keel__kernel_seq(&u->io, KEEL__KIO_RD);
 		intptr_t r;
 
-		do
+		do {
+			mh.msg_namelen = sizeof(src);
 			n = recvmsg(u->io.fd, &mh, 0);
-		while (n < 0 && errno == EINTR);
-		if (n >= 0)
+		} while (n < 0 && errno == EINTR);
+		if (n >= 0 && !src_bad(u, &src))
 			break;
+		if (n >= 0) {
+			KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx), rx_dropped, 1);
+			continue;
+		}
 		if (!would_block(errno))
 			return keel__kernel_err(errno);
 		r = keel__kernel_wait(&u->io, KEEL__KIO_RD, seq, tries, cx);
 		if (r != KEEL__KERNEL_AGAIN)
 			return r;
 	}
+	if (from)
+		*from = src;
 	d = keel__kernel_here(&u->io, cx);
 	KEEL__KSTAT_ADD(d, rx_packets, 1);
 	KEEL__KSTAT_ADD(d, rx_bytes, n);
@@ -128,6 +145,36 @@ static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
 
 /* ----------------------------------------------------------------- batches */
 
+/* Take the datagrams from port 0 out of a received batch, moving the
+ * later ones down (their bytes into the earlier buffers, cut to fit).
+ * \return how many are left. */
+static int drop_bad_srcs(struct kernel_udp *u, struct keel_cx *cx,
+		      struct keel_dgram *v, struct mmsghdr *msgs, int r)
+{
+	int k = 0;
+
+	for (int i = 0; i < r; i++) {
+		size_t len = msgs[i].msg_len;
+
+		if (src_bad(u, &v[i].peer))
+			continue;
+		if (k != i) {
+			if (len > v[k].cap) {
+				len = v[k].cap;
+				msgs[i].msg_hdr.msg_flags |= MSG_TRUNC;
+			}
+			memmove(v[k].buf, v[i].buf, len);
+			v[k].peer = v[i].peer;
+			msgs[k].msg_len = (unsigned)len;
+			msgs[k].msg_hdr.msg_flags = msgs[i].msg_hdr.msg_flags;
+		}
+		k++;
+	}
+	if (k != r)
+		KEEL__KSTAT_ADD(keel__kernel_here(&u->io, cx), rx_dropped, r - k);
+	return k;
+}
+
 static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			      struct keel_dgram *v, unsigned n)
 {
@@ -157,6 +204,8 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		do
 			r = recvmmsg(u->io.fd, msgs, n, 0, NULL);
 		while (r < 0 && errno == EINTR);
+		if (r > 0 && (r = drop_bad_srcs(u, cx, v, msgs, r)) == 0)
+			continue; /* all from port 0: read on */
 		if (r >= 0)
 			break;
 		if (!would_block(errno))
@@ -382,7 +431,7 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint16_t idx[KEEL__KERNEL_BATCH];
-	uint64_t bytes = 0, trunc = 0;
+	uint64_t bytes = 0, trunc = 0, bad_src = 0;
 	unsigned k = 0;
 	int r, e;
 
@@ -415,6 +464,11 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 	else
 		u->nfree -= (unsigned)r;
 	for (int i = 0; i < r; i++) {
+		if (src_bad(u, &pkts[i].peer)) {
+			bad_src++;
+			u->free_idx[u->nfree++] = idx[i];
+			continue;
+		}
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			/* No flag in keel_pkt to carry the cut: drop. */
 			trunc++;
@@ -438,6 +492,8 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 		KEEL__KSTAT_ADD(d, rx_truncated, trunc);
 		KEEL__KSTAT_ADD(d, rx_dropped, trunc);
 	}
+	if (bad_src)
+		KEEL__KSTAT_ADD(d, rx_dropped, bad_src);
 	KEEL__KSTAT_ADD(d, rx_packets, k);
 	KEEL__KSTAT_ADD(d, rx_bytes, bytes);
 	return k;
