@@ -25,8 +25,11 @@ static intptr_t echo(void *frame, struct keel_cx *cx)
 		rc = keel_udp_bind(cx, &f->sock, &f->addr, NULL);
 	if (rc == 0)
 		rc = keel_udp_local_addr(&f->sock, &f->addr);
-	if (rc < 0)
-		KEEL_RETURN(f, rc);
+	if (rc < 0) { /* name the address: bad, not ours, or in use */
+		fprintf(stderr, "udp-echo: cannot bind %s: %s\n",
+			f->args.argc > 1 ? f->args.argv[1] : "127.0.0.1:8080", keel_strerror(rc));
+		KEEL_RETURN(f, 1);
+	}
 	printf("Listening on %s\n", keel_addr_format(&f->addr, text, sizeof(text)));
 	fflush(stdout);
 	for (;;) {
