@@ -9,6 +9,7 @@ struct echo {
 	struct keel_args args;
 	struct keel_udp sock;
 	struct keel_addr addr, peer;
+	const char *where;
 	char buf[65536];
 	intptr_t n, r;
 };
@@ -19,9 +20,13 @@ static intptr_t echo(void *frame, struct keel_cx *cx)
 	char text[KEEL_ADDR_STRLEN];
 
 	KEEL_BEGIN(f);
-	KEEL_TRY(f, f->r, keel_addr_parse(f->args.argc > 1 ? f->args.argv[1] : "127.0.0.1:8080", &f->addr));
-	KEEL_TRY(f, f->r, keel_udp_bind(cx, &f->sock, &f->addr, NULL));
-	KEEL_TRY(f, f->r, keel_udp_local_addr(&f->sock, &f->addr));
+	f->where = f->args.argc > 1 ? f->args.argv[1] : "127.0.0.1:8080";
+	if ((f->r = keel_addr_parse(f->where, &f->addr)) < 0 ||
+	    (f->r = keel_udp_bind(cx, &f->sock, &f->addr, NULL)) < 0 ||
+	    (f->r = keel_udp_local_addr(&f->sock, &f->addr)) < 0) {
+		fprintf(stderr, "udp-echo: cannot bind %s: %s\n", f->where, keel_strerror(f->r));
+		KEEL_RETURN(f, 1); /* bad, not ours, or in use: named */
+	}
 	printf("Listening on %s\n", keel_addr_format(&f->addr, text, sizeof(text)));
 	fflush(stdout);
 	for (;;) {

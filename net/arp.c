@@ -310,18 +310,6 @@ static size_t ask(struct keel_net *n, struct keel__neigh *e, uint64_t now, bool 
 	return KEEL_NET_ARP_LEN;
 }
 
-static bool is_broadcast(const struct keel_net *n, uint32_t dst)
-{
-	if (dst == 0xffffffffu)
-		return true;
-	/* /31 and /32 have no broadcast address (RFC 3021). */
-	for (unsigned i = 0; i < n->cfg.n_addrs; i++)
-		if (n->cfg.addrs[i].prefix_len <= 30 &&
-		    dst == (n->cfg.addrs[i].addr | ~n->masks[i]))
-			return true;
-	return false;
-}
-
 static int tx_drop(struct keel_net *n, enum keel_net_drop why, int err)
 {
 	keel__drop_count(n, why);
@@ -342,7 +330,7 @@ int keel_net_tx_resolve(struct keel_net *n, void *frame, size_t len, uint64_t no
 	if (!n || !p || len < L3 + IPH_HDR || keel__ld16(p + ETHH_TYPE) != htons(ETYPE_IPV4))
 		return -EINVAL;
 	dst = keel__ld32(p + L3 + IPH_DST);
-	if (is_broadcast(n, dst)) {
+	if (keel_net_is_broadcast(n, dst)) {
 		memset(p + ETHH_DST, 0xff, 6);
 		return KEEL_NET_TX_SEND;
 	}

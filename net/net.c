@@ -30,11 +30,15 @@ static const char *const drop_names[] = {
 	[KEEL_NET_DROP_IP_OPTIONS] = "ip_options",
 	[KEEL_NET_DROP_IP_FRAGMENT] = "ip_fragment",
 	[KEEL_NET_DROP_IP_SRC] = "ip_src",
+	[KEEL_NET_DROP_IP_SRC_BCAST] = "ip_src_bcast",
+	[KEEL_NET_DROP_IP_SRC_NET] = "ip_src_net",
+	[KEEL_NET_DROP_IP_SRC_MCAST] = "ip_src_mcast",
 	[KEEL_NET_DROP_IP_DST] = "ip_dst",
 	[KEEL_NET_DROP_IP_PROTO] = "ip_proto",
 	[KEEL_NET_DROP_UDP_TRUNC] = "udp_trunc",
 	[KEEL_NET_DROP_UDP_LEN] = "udp_len",
 	[KEEL_NET_DROP_UDP_CSUM] = "udp_csum",
+	[KEEL_NET_DROP_UDP_SRC_PORT] = "udp_src_port",
 	[KEEL_NET_DROP_ICMP_TRUNC] = "icmp_trunc",
 	[KEEL_NET_DROP_ICMP_CSUM] = "icmp_csum",
 	[KEEL_NET_DROP_ICMP_TYPE] = "icmp_type",
@@ -162,6 +166,24 @@ uint32_t keel_net_route(const struct keel_net *n, uint32_t dst)
 		if (((dst ^ n->cfg.addrs[i].addr) & n->masks[i]) == 0)
 			return dst;
 	return n->cfg.gateway;
+}
+
+bool keel_net_is_broadcast(const struct keel_net *n, uint32_t ip)
+{
+	if (ip == 0xffffffffu)
+		return true;
+	for (unsigned i = 0; i < n->cfg.n_addrs; i++)
+		if (n->cfg.addrs[i].prefix_len <= 30 &&
+		    ip == (n->cfg.addrs[i].addr | ~n->masks[i]))
+			return true;
+	return false;
+}
+
+int keel_net_tx_check(const struct keel_net *n, uint32_t dst_ip, bool broadcast_ok)
+{
+	if (!broadcast_ok && keel_net_is_broadcast(n, dst_ip))
+		return -EACCES;
+	return 0;
 }
 
 uint32_t keel_net_src_for(const struct keel_net *n, uint32_t dst)

@@ -7,10 +7,36 @@
  */
 #include "net_internal.h"
 
-/* A source we could answer: not 0/8, loopback, class D/E, broadcast, ours. */
-static bool ip_src_ok(const struct keel_net *n, uint32_t src)
+/*
+ * Why a source cannot be answered, or NONE. A reply to a broadcast or
+ * network address would go to the whole link (or leave a failed neighbour
+ * entry behind): one spoofed datagram must not make us reflect to a LAN.
+ * Broadcast is checked first: 255.255.255.255 is also class E.
+ */
+static enum keel_net_drop ip_src_check(const struct keel_net *n, uint32_t src)
 {
-	return keel__host_addr_ok(src) && keel__addr_index(n, src) < 0;
+	uint32_t a = ntohl(src);
+
+	if (KEEL__UNLIKELY(src == 0xffffffffu))
+		return KEEL_NET_DROP_IP_SRC_BCAST;
+	if (KEEL__UNLIKELY((a >> 28) == 0xe))
+		return KEEL_NET_DROP_IP_SRC_MCAST;
+	if (KEEL__UNLIKELY(!keel__host_addr_ok(src)))
+		return KEEL_NET_DROP_IP_SRC;
+	for (unsigned i = 0; i < n->cfg.n_addrs; i++) {
+		uint32_t ours = n->cfg.addrs[i].addr, m = n->masks[i];
+
+		if (KEEL__UNLIKELY(src == ours))
+			return KEEL_NET_DROP_IP_SRC;
+		/* /31 and /32 have neither (RFC 3021). */
+		if (((src ^ ours) & m) || n->cfg.addrs[i].prefix_len > 30)
+			continue;
+		if (KEEL__UNLIKELY((src & ~m) == ~m))
+			return KEEL_NET_DROP_IP_SRC_BCAST;
+		if (KEEL__UNLIKELY((src & ~m) == 0))
+			return KEEL_NET_DROP_IP_SRC_NET;
+	}
+	return KEEL_NET_DROP_NONE;
 }
 
 static enum keel_net_rx_kind udp_rx(struct keel_net *n, const uint8_t *p, unsigned ip_pl,
@@ -33,6 +59,10 @@ static enum keel_net_rx_kind udp_rx(struct keel_net *n, const uint8_t *p, unsign
 		if (KEEL__UNLIKELY(keel__csum_fold(keel__csum_add(udp, ulen, sum)) != 0))
 			return keel__rx_drop(n, out, KEEL_NET_DROP_UDP_CSUM);
 	}
+	/* Port 0 is reserved: a reply to it cannot be delivered, and the
+	 * kernel's sockets cannot send from it. */
+	if (KEEL__UNLIKELY(keel__ld16(udp + UDPH_SPORT) == 0))
+		return keel__rx_drop(n, out, KEEL_NET_DROP_UDP_SRC_PORT);
 	n->stats.rx_udp++;
 	out->kind = KEEL_NET_RX_UDP;
 	out->drop = KEEL_NET_DROP_NONE;
@@ -79,6 +109,7 @@ static enum keel_net_rx_kind ipv4_rx(struct keel_net *n, const uint8_t *p, size_
 {
 	const uint8_t *ip = p + L3;
 	unsigned hlen = IPH_HDR, totlen;
+	enum keel_net_drop why;
 
 	if (KEEL__UNLIKELY(len < L3 + IPH_HDR))
 		return keel__rx_drop(n, out, KEEL_NET_DROP_IP_TRUNC);
@@ -107,8 +138,9 @@ static enum keel_net_rx_kind ipv4_rx(struct keel_net *n, const uint8_t *p, size_
 		return keel__rx_drop(n, out, KEEL_NET_DROP_IP_OPTIONS);
 	if (KEEL__UNLIKELY(keel__ld16(ip + IPH_FRAG) & htons(IPH_MF_OFF)))
 		return keel__rx_drop(n, out, KEEL_NET_DROP_IP_FRAGMENT);
-	if (KEEL__UNLIKELY(!ip_src_ok(n, keel__ld32(ip + IPH_SRC))))
-		return keel__rx_drop(n, out, KEEL_NET_DROP_IP_SRC);
+	why = ip_src_check(n, keel__ld32(ip + IPH_SRC));
+	if (KEEL__UNLIKELY(why != KEEL_NET_DROP_NONE))
+		return keel__rx_drop(n, out, why);
 	if (KEEL__UNLIKELY(keel__addr_index(n, keel__ld32(ip + IPH_DST)) < 0))
 		return keel__rx_drop(n, out, KEEL_NET_DROP_IP_DST);
 	if (KEEL__LIKELY(ip[IPH_PROTO] == PROTO_UDP))

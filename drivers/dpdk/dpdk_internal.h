@@ -160,6 +160,7 @@ struct keel__dpdk_sock {
 	struct keel__dpdk *d;
 	uint32_t ip;			/* bound address, network order; 0: any */
 	uint16_t port;			/* network order */
+	bool broadcast;			/* may send to broadcast addresses */
 	struct keel_waker rd;		/* a receiver waiting for datagrams */
 	struct keel_waker wr;		/* a sender waiting for TX room */
 	/* receive queue: q_mask + 1 entries */

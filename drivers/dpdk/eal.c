@@ -20,6 +20,7 @@
 #include "dpdk_internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
 #include <signal.h>
@@ -124,12 +125,32 @@ static bool app_eal_running(void)
 	return rte_lcore_count() > 0 && rte_eal_get_runtime_dir()[0] != '\0';
 }
 
+/* Copy what EAL wrote to stderr (in \p f) to stderr, each line once. */
+static void replay_once(FILE *f)
+{
+	char lines[32][256];
+	unsigned n = 0;
+
+	rewind(f);
+	while (n < 32 && fgets(lines[n], sizeof(lines[n]), f)) {
+		bool seen = false;
+
+		for (unsigned i = 0; i < n && !seen; i++)
+			seen = strcmp(lines[i], lines[n]) == 0;
+		if (!seen)
+			fputs(lines[n++], stderr);
+	}
+	while (fgets(lines[0], sizeof(lines[0]), f)) /* past 32: as they are */
+		fputs(lines[0], stderr);
+}
+
 static int eal_start(const struct keel__dpdk_opts *o)
 {
 	char prefix[64], lcore[16], *argv[64];
 	int argc = 0, rc, err, saved_optind = optind, saved_opterr = opterr;
-	int saved_optopt = optopt;
+	int saved_optopt = optopt, quiet_out, saved_err, devnull;
 	char *saved_optarg = optarg;
+	FILE *errlog;
 	cpu_set_t cpus;
 	bool restore = false;
 
@@ -162,9 +183,39 @@ static int eal_start(const struct keel__dpdk_opts *o)
 		argv[argc++] = (char *)"--log-level=notice";
 	argv[argc] = NULL;
 
+	/* On a bad argument EAL prints getopt's complaint twice (it parses
+	 * twice) and its 100-line usage on stdout: the usage goes to
+	 * /dev/null (only it is printed on stdout), stderr to a file that is
+	 * replayed without repeated lines. */
+	fflush(stdout);
+	fflush(stderr);
+	quiet_out = dup(STDOUT_FILENO);
+	saved_err = dup(STDERR_FILENO);
+	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	errlog = tmpfile();
+	if (quiet_out >= 0 && devnull >= 0)
+		dup2(devnull, STDOUT_FILENO);
+	if (saved_err >= 0 && errlog)
+		dup2(fileno(errlog), STDERR_FILENO);
 	optind = 1;
 	rc = rte_eal_init(argc, argv);
 	err = rte_errno;
+	fflush(stdout);
+	fflush(stderr);
+	if (quiet_out >= 0) {
+		dup2(quiet_out, STDOUT_FILENO);
+		close(quiet_out);
+	}
+	if (saved_err >= 0) {
+		dup2(saved_err, STDERR_FILENO);
+		close(saved_err);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	if (errlog) {
+		replay_once(errlog);
+		fclose(errlog);
+	}
 	optind = saved_optind;
 	opterr = saved_opterr;
 	optopt = saved_optopt;
@@ -180,8 +231,8 @@ static int eal_start(const struct keel__dpdk_opts *o)
 			return -EALREADY;
 		}
 		fprintf(stderr, PFX "rte_eal_init failed: %s (EAL arguments: %s)\n",
-			err == EINVAL ? "bad EAL arguments" : rte_strerror(err),
-			o->eal_text);
+				err == EINVAL ? "bad EAL arguments" : rte_strerror(err),
+				o->eal_text);
 		return err > 0 ? -err : -EINVAL;
 	}
 	if (rc < argc - 1) {

@@ -69,15 +69,19 @@ static bool is_ours(const struct keel__dpdk *d, uint32_t ip)
 }
 
 /* Errors a send can know before it consumes anything. */
-static int check_dst(const struct keel__dpdk *d, const struct keel_addr *to,
-		     size_t len)
+static int check_dst(const struct keel__dpdk_sock *s,
+		     const struct keel_addr *to, size_t len)
 {
+	const struct keel__dpdk *d = s->d;
+
 	if (to->sa.sa_family != AF_INET)
 		return -EAFNOSUPPORT;
 	if (!to->in4.sin_addr.s_addr || !to->in4.sin_port)
 		return -EINVAL;
 	if (len > max_payload(d))
 		return -EMSGSIZE;
+	if (keel_net_tx_check(d->net, to->in4.sin_addr.s_addr, s->broadcast))
+		return -EACCES;
 	if (!keel_net_route(d->net, to->in4.sin_addr.s_addr) ||
 	    is_ours(d, to->in4.sin_addr.s_addr))
 		return -EHOSTUNREACH;
@@ -125,7 +129,7 @@ static ssize_t send_one(struct keel__dpdk_sock *s, const void *buf, size_t len,
 	};
 	struct rte_mbuf *m;
 	uint8_t *f;
-	int r = check_dst(d, to, len);
+	int r = check_dst(s, to, len);
 
 	if (r < 0)
 		return r;
@@ -375,7 +379,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 		if (KEEL__DPDK_LIKELY(is_reply(e, &pkts[i])))
 			rc = pkts[i].len > max_payload(s->d) ? -EMSGSIZE : 0;
 		else
-			rc = check_dst(s->d, &pkts[i].peer, pkts[i].len);
+			rc = check_dst(s, &pkts[i].peer, pkts[i].len);
 		if (rc < 0)
 			return rc;
 	}
@@ -446,6 +450,17 @@ static void udp_close(void *impl)
 	keel__dpdk_sock_free(impl);
 }
 
+/* Only SO_BROADCAST's rule applies here: the rest is the kernel's. */
+static int udp_setopt(void *impl, int opt, const void *arg)
+{
+	struct keel__dpdk_sock *s = impl;
+
+	if (opt != KEEL_UDP_OPT_BROADCAST)
+		return -ENOTSUP;
+	s->broadcast = *(const int *)arg != 0;
+	return 0;
+}
+
 static const struct keel_udp_ops dpdk_udp_ops = {
 	.recv_from = udp_recv_from,
 	.send_to = udp_send_to,
@@ -455,7 +470,7 @@ static const struct keel_udp_ops dpdk_udp_ops = {
 	.send_lent = udp_send_lent,
 	.release = udp_release,
 	.local_addr = udp_local_addr,
-	.setopt = NULL, /* kernel socket options: -ENOTSUP */
+	.setopt = udp_setopt, /* broadcast; the others -ENOTSUP */
 	.close = udp_close,
 };
 

@@ -17,6 +17,7 @@
  * sees to it), so nothing here takes a lock.
  */
 #include "kernel_internal.h"
+#include "source.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -34,6 +35,7 @@ struct kernel_udp {
 	uint16_t *free_idx;  /* stack of free buffer indices */
 	uint8_t *lent;	     /* per buffer: 1 while the application has it */
 	unsigned nbufs, bufsize, nfree;
+	struct keel__ksrc src; /* the reader's: sources not answered */
 };
 
 static struct kernel_udp *udp_of(void *impl)
@@ -43,24 +45,41 @@ static struct kernel_udp *udp_of(void *impl)
 
 /* -------------------------------------------------------- copied datagrams */
 
+/* A datagram from a source that cannot be answered (source port 0, a
+ * broadcast or network address: source.h) is dropped, counted in
+ * rx_dropped, as net/ does on the bypass drivers. */
+static bool src_bad(struct kernel_udp *u, const struct keel_addr *a)
+{
+	return keel__ksrc_bad(&u->src, a);
+}
+
 static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 			     size_t len, struct keel_addr *from)
 {
 	struct kernel_udp *u = udp_of(impl);
 	struct keel__kernel *d = u->io.drv;
+	struct keel_addr src;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr mh = {
-		.msg_name = from,
-		.msg_namelen = from ? sizeof(*from) : 0,
+		.msg_name = &src,
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
 	};
 	ssize_t n;
 
-	KEEL__NOINTR(n, recvmsg(u->io.fd, &mh, 0));
-	n = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, n);
-	if (n < 0)
-		return n;
+	/* Bounded: each turn consumes a datagram from the queue. */
+	for (;;) {
+		mh.msg_namelen = sizeof(src);
+		KEEL__NOINTR(n, recvmsg(u->io.fd, &mh, 0));
+		n = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, n);
+		if (n < 0)
+			return n;
+		if (!src_bad(u, &src))
+			break;
+		KEEL__KSTAT_ADD(d, rx_dropped, 1);
+	}
+	if (from)
+		*from = src;
 	KEEL__KSTAT_ADD(d, rx_packets, 1);
 	KEEL__KSTAT_ADD(d, rx_bytes, n);
 	if (mh.msg_flags & MSG_TRUNC) {
@@ -96,6 +115,36 @@ static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
 
 /* ----------------------------------------------------------------- batches */
 
+/* Take the datagrams from port 0 out of a received batch, moving the
+ * later ones down (their bytes into the earlier buffers, cut to fit).
+ * \return how many are left. */
+static int drop_bad_srcs(struct kernel_udp *u, struct keel_dgram *v,
+			 struct mmsghdr *msgs, int r)
+{
+	int k = 0;
+
+	for (int i = 0; i < r; i++) {
+		size_t len = msgs[i].msg_len;
+
+		if (src_bad(u, &v[i].peer))
+			continue;
+		if (k != i) {
+			if (len > v[k].cap) {
+				len = v[k].cap;
+				msgs[i].msg_hdr.msg_flags |= MSG_TRUNC;
+			}
+			memmove(v[k].buf, v[i].buf, len);
+			v[k].peer = v[i].peer;
+			msgs[k].msg_len = (unsigned)len;
+			msgs[k].msg_hdr.msg_flags = msgs[i].msg_hdr.msg_flags;
+		}
+		k++;
+	}
+	if (k != r)
+		KEEL__KSTAT_ADD(u->io.drv, rx_dropped, r - k);
+	return k;
+}
+
 static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			      struct keel_dgram *v, unsigned n)
 {
@@ -118,10 +167,13 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		};
 		msgs[i].msg_len = 0;
 	}
-	KEEL__NOINTR(r, recvmmsg(u->io.fd, msgs, n, 0, NULL));
-	r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
-	if (r < 0)
-		return r;
+	do {
+		KEEL__NOINTR(r, recvmmsg(u->io.fd, msgs, n, 0, NULL));
+		r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
+		if (r < 0)
+			return r;
+		r = drop_bad_srcs(u, v, msgs, (int)r);
+	} while (r == 0); /* all from unanswerable sources: read on */
 	for (intptr_t i = 0; i < r; i++) {
 		v[i].len = msgs[i].msg_len;
 		v[i].flags = 0;
@@ -278,7 +330,7 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
 	uint16_t idx[KEEL__KERNEL_BATCH];
-	uint64_t bytes = 0, trunc = 0;
+	uint64_t bytes = 0, trunc = 0, bad_src = 0;
 	unsigned k = 0;
 	intptr_t r;
 
@@ -301,6 +353,11 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 		return r;
 	u->nfree -= (unsigned)r;
 	for (intptr_t i = 0; i < r; i++) {
+		if (src_bad(u, &pkts[i].peer)) {
+			bad_src++;
+			u->free_idx[u->nfree++] = idx[i];
+			continue;
+		}
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			/* No flag in keel_pkt to carry the cut: drop. */
 			trunc++;
@@ -322,6 +379,8 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 		KEEL__KSTAT_ADD(d, rx_truncated, trunc);
 		KEEL__KSTAT_ADD(d, rx_dropped, trunc);
 	}
+	if (bad_src)
+		KEEL__KSTAT_ADD(d, rx_dropped, bad_src);
 	KEEL__KSTAT_ADD(d, rx_packets, k);
 	KEEL__KSTAT_ADD(d, rx_bytes, bytes);
 	return k;

@@ -266,13 +266,16 @@ void keel__xdp_wake_writers(struct keel__xdp *d)
 	d->wr_waiting = 0;
 }
 
-static int check_dest(const struct keel__xdp *d, const struct keel_addr *to,
-		      size_t len)
+static int check_dest(const struct keel__xdp_udp *s,
+		      const struct keel_addr *to, size_t len)
 {
 	if (to->sa.sa_family != AF_INET)
 		return -EAFNOSUPPORT;
-	if (len > max_payload(d))
+	if (len > max_payload(s->drv))
 		return -EMSGSIZE;
+	if (keel_net_tx_check(s->drv->net, to->in4.sin_addr.s_addr,
+			      s->broadcast))
+		return -EACCES;
 	return 0;
 }
 
@@ -308,7 +311,7 @@ static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
 
 	if (!keel__xdp_home(s->drv, cx))
 		return -EXDEV;
-	rc = check_dest(s->drv, to, len);
+	rc = check_dest(s, to, len);
 	if (rc < 0)
 		return rc;
 	if (!tx_ready(s, cx, 1))
@@ -326,7 +329,7 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 
 	if (!keel__xdp_home(s->drv, cx))
 		return -EXDEV;
-	rc = check_dest(s->drv, &v[0].peer, v[0].cap);
+	rc = check_dest(s, &v[0].peer, v[0].cap);
 	if (rc < 0)
 		return rc;
 	k = tx_ready(s, cx, n);
@@ -335,7 +338,7 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 	/* As sendmmsg: a datagram that cannot go ends the batch, and its
 	 * error is the result only when it is the first. */
 	for (i = 0; i < k; i++) {
-		rc = check_dest(s->drv, &v[i].peer, v[i].cap);
+		rc = check_dest(s, &v[i].peer, v[i].cap);
 		if (rc == 0)
 			rc = send_copy(s, v[i].buf, v[i].cap, &v[i].peer);
 		if (rc < 0)
@@ -395,7 +398,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 	for (i = 0; i < n; i++)
 		if (!lent_by(s, &pkts[i]))
 			return -EINVAL;
-	rc = check_dest(s->drv, &pkts[0].peer, pkts[0].len);
+	rc = check_dest(s, &pkts[0].peer, pkts[0].len);
 	if (rc < 0)
 		return rc;
 	k = tx_ready(s, cx, n);
@@ -405,7 +408,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 		struct keel_addr to = pkts[i].peer;
 		size_t len = pkts[i].len;
 
-		if (check_dest(s->drv, &to, len) < 0)
+		if (check_dest(s, &to, len) < 0)
 			break; /* stays the caller's */
 		/* Sent or dropped (no route), the frame is the driver's. */
 		rc = send_in_place(s, unlend(s, &pkts[i]), len, &to);
@@ -471,6 +474,17 @@ void keel__xdp_udp_close_all(struct keel__xdp *d)
 		udp_free(KEEL_CONTAINER_OF(n, struct keel__xdp_udp, link));
 }
 
+/* Only SO_BROADCAST's rule applies here: the rest is the kernel's. */
+static int udp_setopt(void *impl, int opt, const void *arg)
+{
+	struct keel__xdp_udp *s = impl;
+
+	if (opt != KEEL_UDP_OPT_BROADCAST)
+		return -ENOTSUP;
+	s->broadcast = *(const int *)arg != 0;
+	return 0;
+}
+
 static const struct keel_udp_ops xdp_udp_ops = {
 	.recv_from = udp_recv_from,
 	.send_to = udp_send_to,
@@ -480,7 +494,7 @@ static const struct keel_udp_ops xdp_udp_ops = {
 	.send_lent = udp_send_lent,
 	.release = udp_release,
 	.local_addr = udp_local_addr,
-	.setopt = NULL, /* TTL, multicast...: -ENOTSUP */
+	.setopt = udp_setopt, /* broadcast; TTL, multicast...: -ENOTSUP */
 	.close = udp_close,
 };
 

@@ -173,6 +173,7 @@ struct keel__xdp_udp {
 	unsigned qmask, head, tail;
 	unsigned lent;
 	bool wr_waiting;
+	bool broadcast;		     /* may send to broadcast addresses */
 	struct keel_waker rd, wr;
 };
 

@@ -234,6 +234,45 @@ static size_t ip_src_bcast(void)
 	return 52;
 }
 
+static size_t ip_src_dbcast(void)
+{
+	t_udp_simple(f, 10);
+	set_ip(f + 26, t_ip(198, 18, 0, 255));
+	t_fix_ip_csum(f);
+	return 52;
+}
+
+static size_t ip_src_dbcast16(void)
+{
+	t_udp_simple(f, 10);
+	set_ip(f + 26, t_ip(198, 19, 255, 255));
+	t_fix_ip_csum(f);
+	return 52;
+}
+
+static size_t ip_src_net(void)
+{
+	t_udp_simple(f, 10);
+	set_ip(f + 26, t_ip(198, 18, 0, 0));
+	t_fix_ip_csum(f);
+	return 52;
+}
+
+static size_t ip_src_class_e(void)
+{
+	t_udp_simple(f, 10);
+	set_ip(f + 26, t_ip(240, 0, 0, 1));
+	t_fix_ip_csum(f);
+	return 52;
+}
+
+static size_t udp_src_port0(void)
+{
+	uint8_t pl[10] = { 0 };
+
+	return t_udp(f, T_PEER_IP, T_OUR_IP, 0, 7, pl, sizeof(pl));
+}
+
 static size_t ip_src_ours(void)
 {
 	t_udp_simple(f, 10);
@@ -373,8 +412,12 @@ static const struct drop_case drop_cases[] = {
 	{ "ip_frag_off", ip_frag_off, KEEL_NET_DROP_IP_FRAGMENT },
 	{ "ip_src_zero", ip_src_zero, KEEL_NET_DROP_IP_SRC },
 	{ "ip_src_loop", ip_src_loop, KEEL_NET_DROP_IP_SRC },
-	{ "ip_src_mcast", ip_src_mcast, KEEL_NET_DROP_IP_SRC },
-	{ "ip_src_bcast", ip_src_bcast, KEEL_NET_DROP_IP_SRC },
+	{ "ip_src_mcast", ip_src_mcast, KEEL_NET_DROP_IP_SRC_MCAST },
+	{ "ip_src_bcast", ip_src_bcast, KEEL_NET_DROP_IP_SRC_BCAST },
+	{ "ip_src_dbcast", ip_src_dbcast, KEEL_NET_DROP_IP_SRC_BCAST },
+	{ "ip_src_dbcast16", ip_src_dbcast16, KEEL_NET_DROP_IP_SRC_BCAST },
+	{ "ip_src_net", ip_src_net, KEEL_NET_DROP_IP_SRC_NET },
+	{ "ip_src_class_e", ip_src_class_e, KEEL_NET_DROP_IP_SRC },
 	{ "ip_src_ours", ip_src_ours, KEEL_NET_DROP_IP_SRC },
 	{ "ip_dst", ip_dst, KEEL_NET_DROP_IP_DST },
 	{ "ip_dst_bcast", ip_dst_bcast, KEEL_NET_DROP_IP_DST },
@@ -385,6 +428,7 @@ static const struct drop_case drop_cases[] = {
 	{ "udp_csum", udp_csum, KEEL_NET_DROP_UDP_CSUM },
 	{ "udp_csum_hdr", udp_csum_hdr, KEEL_NET_DROP_UDP_CSUM },
 	{ "udp_csum_pseudo", udp_csum_pseudo, KEEL_NET_DROP_UDP_CSUM },
+	{ "udp_src_port0", udp_src_port0, KEEL_NET_DROP_UDP_SRC_PORT },
 	{ "icmp_trunc", icmp_trunc, KEEL_NET_DROP_ICMP_TRUNC },
 	{ "icmp_csum", icmp_csum, KEEL_NET_DROP_ICMP_CSUM },
 	{ "icmp_echo_reply", icmp_echo_reply, KEEL_NET_DROP_ICMP_TYPE },
@@ -419,6 +463,60 @@ Test(parse, every_receive_drop_reason)
 	/* Every receive reason has a case (the transmit ones are in test_arp). */
 	for (int d = KEEL_NET_DROP_RUNT; d < KEEL_NET_DROP_NO_ROUTE; d++)
 		cr_assert(seen[d], "no frame triggers %s", keel_net_drop_name(d));
+}
+
+/* Not every address in a subnet's range is special: only the two ends, and
+ * only for prefixes up to /30. */
+Test(parse, subnet_hosts_are_answered)
+{
+	static const unsigned last[] = { 1, 2, 128, 254 };
+	uint8_t pl[4] = { 0 };
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(last) / sizeof(last[0]); i++) {
+		if (last[i] == 1)
+			continue; /* ours */
+		len = t_udp(f, t_ip(198, 18, 0, last[i]), T_OUR_IP, 5353, 7, pl, sizeof(pl));
+		cr_assert_eq(keel_net_rx(net, f, len, 0, 0, &r), KEEL_NET_RX_UDP, ".%u", last[i]);
+	}
+	/* 198.19.0.255 is a host of the /16, not a broadcast. */
+	len = t_udp(f, t_ip(198, 19, 0, 255), T_OUR_IP, 5353, 7, pl, sizeof(pl));
+	cr_assert_eq(keel_net_rx(net, f, len, 0, 0, &r), KEEL_NET_RX_UDP);
+}
+
+Test(parse, point_to_point_has_no_broadcast)
+{
+	struct keel_net_config c;
+	struct keel_net *p2p;
+	uint8_t pl[4] = { 0 };
+	size_t len;
+
+	t_config(&c);
+	c.n_addrs = 1;
+	c.addrs[0].prefix_len = 31;
+	c.gateway = 0;
+	c.addrs[0].addr = t_ip(198, 18, 0, 0);
+	cr_assert_eq(keel_net_create(&c, &p2p), 0);
+	len = t_udp(f, t_ip(198, 18, 0, 1), t_ip(198, 18, 0, 0), 5353, 7, pl, sizeof(pl));
+	cr_assert_eq(keel_net_rx(p2p, f, len, 0, 0, &r), KEEL_NET_RX_UDP);
+	cr_assert_not(keel_net_is_broadcast(p2p, t_ip(198, 18, 0, 1)));
+	cr_assert_eq(keel_net_tx_check(p2p, t_ip(198, 18, 0, 1), false), 0);
+	keel_net_destroy(p2p);
+}
+
+Test(parse, broadcast_needs_the_option)
+{
+	cr_assert(keel_net_is_broadcast(net, 0xffffffffu));
+	cr_assert(keel_net_is_broadcast(net, t_ip(198, 18, 0, 255)));
+	cr_assert(keel_net_is_broadcast(net, t_ip(198, 19, 255, 255)));
+	cr_assert_not(keel_net_is_broadcast(net, t_ip(198, 18, 0, 0)));
+	cr_assert_not(keel_net_is_broadcast(net, T_PEER_IP));
+	cr_assert_not(keel_net_is_broadcast(net, t_ip(203, 0, 113, 255)));
+	cr_assert_eq(keel_net_tx_check(net, t_ip(198, 18, 0, 255), false), -EACCES);
+	cr_assert_eq(keel_net_tx_check(net, 0xffffffffu, false), -EACCES);
+	cr_assert_eq(keel_net_tx_check(net, t_ip(198, 18, 0, 255), true), 0);
+	cr_assert_eq(keel_net_tx_check(net, T_PEER_IP, false), 0);
+	cr_assert_eq(keel_net_tx_check(net, t_ip(224, 0, 0, 9), false), 0);
 }
 
 Test(parse, udp_fields)

@@ -15,8 +15,9 @@
  * - recv_lend / send_lent / release: zero-copy, the driver lends its packet
  *   buffers; a reply can be written in place and sent from the same buffer.
  *
- * Kernel-specific options (TTL, broadcast, multicast, SO_REUSEPORT) work on
- * the kernel driver and return -ENOTSUP on the others.
+ * Kernel-specific options (TTL, multicast, SO_REUSEPORT) work on the
+ * kernel driver and return -ENOTSUP on the others. The broadcast option is
+ * on every driver: a send to a broadcast address without it is -EACCES.
  */
 #ifndef KEEL_UDP_H
 #define KEEL_UDP_H

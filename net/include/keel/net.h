@@ -18,6 +18,7 @@
 #define KEEL_NET_H
 
 #include <keel/addr.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,13 +57,17 @@ enum keel_net_drop {
 	KEEL_NET_DROP_IP_CSUM,		/**< header checksum wrong */
 	KEEL_NET_DROP_IP_OPTIONS,	/**< IP options present: not supported */
 	KEEL_NET_DROP_IP_FRAGMENT,	/**< MF set or offset nonzero: no reassembly */
-	KEEL_NET_DROP_IP_SRC,		/**< source 0, loopback, multicast, broadcast or ours */
+	KEEL_NET_DROP_IP_SRC,		/**< martian source: 0/8, loopback, class E, or ours */
+	KEEL_NET_DROP_IP_SRC_BCAST,	/**< source a broadcast: limited or our subnet's directed */
+	KEEL_NET_DROP_IP_SRC_NET,	/**< source the network address of our subnet */
+	KEEL_NET_DROP_IP_SRC_MCAST,	/**< source multicast (class D) */
 	KEEL_NET_DROP_IP_DST,		/**< destination is not one of our addresses */
 	KEEL_NET_DROP_IP_PROTO,		/**< neither UDP nor ICMP */
 	/* receive: UDP */
 	KEEL_NET_DROP_UDP_TRUNC,	/**< IP payload shorter than a UDP header */
 	KEEL_NET_DROP_UDP_LEN,		/**< UDP length below 8 or past the IP payload */
 	KEEL_NET_DROP_UDP_CSUM,		/**< UDP checksum wrong */
+	KEEL_NET_DROP_UDP_SRC_PORT,	/**< UDP source port 0: no reply can reach it */
 	/* receive: ICMP */
 	KEEL_NET_DROP_ICMP_TRUNC,	/**< IP payload shorter than an ICMP header */
 	KEEL_NET_DROP_ICMP_CSUM,	/**< ICMP checksum wrong */
@@ -291,6 +296,21 @@ int keel_net_arp_announce(const struct keel_net *n, void *frame, size_t cap, uns
  * \return the next hop, or 0 when off-link without a gateway.
  */
 uint32_t keel_net_route(const struct keel_net *n, uint32_t dst);
+
+/**
+ * Whether \p ip (network order) is a broadcast address for \p n: the
+ * limited broadcast 255.255.255.255 or the directed broadcast of one of our
+ * subnets (prefixes up to /30: /31 and /32 have none, RFC 3021).
+ */
+bool keel_net_is_broadcast(const struct keel_net *n, uint32_t ip);
+
+/**
+ * The rule for an outbound datagram's destination, the same as the
+ * kernel's sendto: a broadcast destination needs the socket's broadcast
+ * option (SO_BROADCAST), \p broadcast_ok.
+ * \return 0, or -EACCES (a broadcast without the option).
+ */
+int keel_net_tx_check(const struct keel_net *n, uint32_t dst_ip, bool broadcast_ok);
 
 /** Our address facing \p dst: on its subnet, else on the gateway's, else the first. */
 uint32_t keel_net_src_for(const struct keel_net *n, uint32_t dst);

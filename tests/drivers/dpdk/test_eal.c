@@ -51,6 +51,16 @@ static intptr_t loop_body(void *frame, struct keel_cx *cx)
 	f->a = dt_addr(DT_KEEL_IP, 9);
 	cr_assert_eq(keel_udp_send_to(cx, &f->s, "x", 1, &f->a), -EHOSTUNREACH,
 		     "our own address");
+	/* broadcast needs the option, as the kernel's sendto does */
+	f->a = dt_addr("255.255.255.255", 9);
+	cr_assert_eq(keel_udp_send_to(cx, &f->s, "x", 1, &f->a), -EACCES);
+	f->a = dt_addr("198.18.0.255", 9);
+	cr_assert_eq(keel_udp_send_to(cx, &f->s, "x", 1, &f->a), -EACCES);
+	cr_assert_eq(keel_udp_set_broadcast(&f->s, 1), 0);
+	cr_assert_eq(keel_udp_send_to(cx, &f->s, "x", 1, &f->a), 1,
+		     "directed broadcast with the option");
+	cr_assert_eq(keel_udp_set_broadcast(&f->s, 0), 0);
+	cr_assert_eq(keel_udp_send_to(cx, &f->s, "x", 1, &f->a), -EACCES);
 	/* The ring loops keel's frames back: its ARP request for the peer
 	 * returns as one from our own address, a conflict, counted. */
 	f->a = dt_addr(DT_PEER_IP, 9);

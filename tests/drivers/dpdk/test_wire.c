@@ -259,6 +259,25 @@ static size_t sp_udp_len(uint8_t *f, size_t len) { f[38] = 0x10; return len; }
 static size_t sp_udp_csum(uint8_t *f, size_t len) { f[len - 1] ^= 0x5a; return len; }
 static size_t sp_unbound(uint8_t *f, size_t len) { f[36] = 0x99; f[40] = f[41] = 0; return len; }
 
+/* Reflection: sources a reply must never go to (the UDP checksum is left
+ * out, 0, so that only the source is wrong). */
+static size_t sp_src(uint8_t *f, size_t len, uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	f[26] = a;
+	f[27] = b;
+	f[28] = c;
+	f[29] = d;
+	f[40] = f[41] = 0;
+	fix_ip_csum(f);
+	return len;
+}
+static size_t sp_src_bcast(uint8_t *f, size_t len) { return sp_src(f, len, 255, 255, 255, 255); }
+static size_t sp_src_directed(uint8_t *f, size_t len) { return sp_src(f, len, 198, 18, 0, 255); }
+static size_t sp_src_net(uint8_t *f, size_t len) { return sp_src(f, len, 198, 18, 0, 0); }
+static size_t sp_src_mcast(uint8_t *f, size_t len) { return sp_src(f, len, 224, 0, 0, 5); }
+static size_t sp_src_martian(uint8_t *f, size_t len) { return sp_src(f, len, 127, 0, 0, 1); }
+static size_t sp_src_port0(uint8_t *f, size_t len) { f[34] = f[35] = 0; f[40] = f[41] = 0; return len; }
+
 static size_t sp_options(uint8_t *f, size_t len)
 {
 	/* Four NOP option bytes after the IP header. */
@@ -286,6 +305,12 @@ static const struct spoil spoils[] = {
 	{ "udp len", KEEL_NET_DROP_UDP_LEN, sp_udp_len },
 	{ "udp csum", KEEL_NET_DROP_UDP_CSUM, sp_udp_csum },
 	{ "no socket", -1, sp_unbound },
+	{ "source 255.255.255.255", KEEL_NET_DROP_IP_SRC_BCAST, sp_src_bcast },
+	{ "source our directed broadcast", KEEL_NET_DROP_IP_SRC_BCAST, sp_src_directed },
+	{ "source our network address", KEEL_NET_DROP_IP_SRC_NET, sp_src_net },
+	{ "source multicast", KEEL_NET_DROP_IP_SRC_MCAST, sp_src_mcast },
+	{ "source loopback", KEEL_NET_DROP_IP_SRC, sp_src_martian },
+	{ "source port 0", KEEL_NET_DROP_UDP_SRC_PORT, sp_src_port0 },
 };
 
 static intptr_t bad_body(void *frame, struct keel_cx *cx)
@@ -321,6 +346,8 @@ static intptr_t bad_body(void *frame, struct keel_cx *cx)
 				     "%s: counted", spoils[f->i].what);
 		}
 		cr_assert_eq(after.rx_udp, before.rx_udp, "%s: not delivered",
+			     spoils[f->i].what);
+		cr_assert_eq(after.tx_frames, before.tx_frames, "%s: not answered",
 			     spoils[f->i].what);
 		/* Good traffic keeps flowing between the bad frames. */
 		dt_wire_send_udp(&W, 0, 5555, 7, "good", 4);

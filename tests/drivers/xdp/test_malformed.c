@@ -20,6 +20,12 @@ enum breakage {
 	B_IP_VERSION,
 	B_DST_MAC,
 	B_SRC_IS_US,
+	B_SRC_BCAST,
+	B_SRC_DIRECTED,
+	B_SRC_NET,
+	B_SRC_MCAST,
+	B_SRC_CLASS_E,
+	B_SRC_PORT0,
 	B_MAX
 };
 
@@ -36,7 +42,37 @@ static const struct {
 	[B_IP_VERSION] = { "IP version 6 in an IPv4 frame", KEEL_NET_DROP_IP_VERSION },
 	[B_DST_MAC] = { "someone else's MAC", KEEL_NET_DROP_DST_MAC },
 	[B_SRC_IS_US] = { "our own address as source", KEEL_NET_DROP_IP_SRC },
+	/* Reflection: a reply to these would go to the whole link. */
+	[B_SRC_BCAST] = { "source 255.255.255.255", KEEL_NET_DROP_IP_SRC_BCAST },
+	[B_SRC_DIRECTED] = { "source our subnet's broadcast", KEEL_NET_DROP_IP_SRC_BCAST },
+	[B_SRC_NET] = { "source our subnet's network address", KEEL_NET_DROP_IP_SRC_NET },
+	[B_SRC_MCAST] = { "multicast source", KEEL_NET_DROP_IP_SRC_MCAST },
+	[B_SRC_CLASS_E] = { "class E source", KEEL_NET_DROP_IP_SRC },
+	[B_SRC_PORT0] = { "UDP source port 0", KEEL_NET_DROP_UDP_SRC_PORT },
 };
+
+/* The source address a breakage uses (the fixture's subnet is a /24). */
+static uint32_t src_of(enum breakage b)
+{
+	uint32_t subnet = ntohl(xt_pair.addr_be) & 0xffffff00u;
+
+	switch (b) {
+	case B_SRC_IS_US:
+		return xt_pair.addr_be;
+	case B_SRC_BCAST:
+		return 0xffffffffu;
+	case B_SRC_DIRECTED:
+		return htonl(subnet | 0xff);
+	case B_SRC_NET:
+		return htonl(subnet);
+	case B_SRC_MCAST:
+		return htonl(0xe0000005u);
+	case B_SRC_CLASS_E:
+		return htonl(0xf0000001u);
+	default:
+		return xt_pair.peer_addr_be;
+	}
+}
 
 static uint16_t csum(const void *p, size_t len, uint32_t sum)
 {
@@ -58,7 +94,7 @@ static size_t craft(uint8_t *f, enum breakage b, const char *payload)
 	size_t plen = strlen(payload), ihl = b == B_IP_OPTIONS ? 24 : 20;
 	uint8_t *ip = f + 14, *udp = ip + ihl;
 	uint16_t ulen = (uint16_t)(8 + plen), tot = (uint16_t)(ihl + ulen);
-	uint32_t src = b == B_SRC_IS_US ? xt_pair.addr_be : xt_pair.peer_addr_be;
+	uint32_t src = src_of(b);
 	uint8_t pseudo[12];
 
 	memcpy(f, xt_pair.mac, 6);
@@ -82,7 +118,7 @@ static size_t craft(uint8_t *f, enum breakage b, const char *payload)
 	if (b == B_IP_CSUM)
 		ip[10] ^= 0x55;
 
-	*(uint16_t *)(void *)(udp + 0) = htons(XT_PEER_PORT);
+	*(uint16_t *)(void *)(udp + 0) = htons(b == B_SRC_PORT0 ? 0 : XT_PEER_PORT);
 	*(uint16_t *)(void *)(udp + 2) = htons(XT_PORT);
 	*(uint16_t *)(void *)(udp + 4) = htons(b == B_UDP_LEN ? ulen + 40 : ulen);
 	*(uint16_t *)(void *)(udp + 6) = 0;
@@ -160,6 +196,8 @@ XT_TEST(malformed, each_is_dropped_and_counted, struct mal_frame, "")
 			     "%s: exactly one drop", cases[f->b].name);
 		cr_assert_eq(f->st.base.rx_packets, f->before.base.rx_packets,
 			     "%s: nothing delivered", cases[f->b].name);
+		cr_assert_eq(f->st.base.tx_packets, f->before.base.tx_packets,
+			     "%s: nothing answered", cases[f->b].name);
 
 		/* and a good datagram right after still gets through */
 		xt_ksend(f->pfd, "good", 4, &f->ka);

@@ -434,8 +434,21 @@ XT_TEST(udp, api_edges, struct api_frame, "")
 
 	/* kernel-only options */
 	cr_assert_eq(keel_udp_set_ttl(&f->a, 5), -ENOTSUP);
-	cr_assert_eq(keel_udp_set_broadcast(&f->a, 1), -ENOTSUP);
 	cr_assert_eq(keel_udp_join(&f->a, &f->self, 0), -ENOTSUP);
+
+	/* broadcast needs the option, as the kernel's sendto does */
+	f->dst = xt_addr("255.255.255.255", 9);
+	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->dst));
+	cr_assert_eq(f->r, -EACCES, "limited broadcast without the option");
+	f->dst.in4.sin_addr.s_addr = xt_pair.addr_be | htonl(0xff);
+	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->dst));
+	cr_assert_eq(f->r, -EACCES, "directed broadcast without the option");
+	cr_assert_eq(keel_udp_set_broadcast(&f->a, 1), 0);
+	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->dst));
+	cr_assert_eq(f->r, 1, "directed broadcast with the option");
+	cr_assert_eq(keel_udp_set_broadcast(&f->a, 0), 0);
+	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->dst));
+	cr_assert_eq(f->r, -EACCES, "option cleared");
 
 	/* bad sends */
 	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->v6));

@@ -29,7 +29,10 @@
  * packets and bytes count UDP datagrams; TCP reads and writes add to the
  * byte counters only. A datagram longer than a zero-copy buffer is
  * dropped, counted in both rx_truncated and rx_dropped (a lent packet has
- * no room to say it was cut).
+ * no room to say it was cut). A datagram from a source that cannot take a
+ * reply (UDP port 0, the directed broadcast or network address of one of
+ * the host's subnets: what the kernel lets through) is dropped, counted
+ * in rx_dropped.
  */
 #ifndef KEEL_KERNEL_H
 #define KEEL_KERNEL_H
