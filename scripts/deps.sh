@@ -7,7 +7,8 @@ pkgs=(meson ninja-build pkg-config gcc libcriterion-dev valgrind
       clang libclang-rt-14-dev llvm                     # BPF, libFuzzer
       libbpf-dev libxdp-dev xdp-tools bpftool           # drivers/xdp
       dpdk dpdk-dev libdpdk-dev                         # drivers/dpdk
-      iproute2 ethtool iputils-ping netcat-openbsd)     # test fixtures
+      iproute2 ethtool iputils-ping netcat-openbsd      # test fixtures
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross)      # the aarch64 build
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
