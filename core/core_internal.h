@@ -119,11 +119,12 @@ struct keel_task {
 	alignas(16) unsigned char frame[];
 };
 
-/* The context a poll runs in. */
+/* The context a poll runs in. The waker comes first: keel_cx_waker
+ * (future.h, inline) relies on it. */
 struct keel_cx {
+	struct keel_waker waker;
 	struct keel_task *task;
 	struct keel_worker *worker;
-	struct keel_waker waker;
 	unsigned budget; /* socket operations left in this poll (keel_coop) */
 };
 
@@ -138,6 +139,8 @@ struct keel_waker keel__waker_swap(struct keel_waker *slot, struct keel_cx *cx);
 extern const struct keel_waker_ops keel__task_shared_waker_ops;
 
 void keel__task_run(struct keel_worker *w, struct keel_task *t);
+/* Affine: run up to \p budget tasks of \p w's run queue; how many ran. */
+unsigned keel__task_run_queue(struct keel_worker *w, unsigned budget);
 void keel__task_unref(struct keel_task *t);
 void keel__task_cancel_local(struct keel_task *t);
 /* Teardown, all workers stopped: complete \p t with -ECANCELED now. */

@@ -308,11 +308,6 @@ const struct keel_waker_ops keel__task_shared_waker_ops = {
 	.drop = waker_drop,
 };
 
-const struct keel_waker *keel_cx_waker(struct keel_cx *cx)
-{
-	return &cx->waker;
-}
-
 intptr_t keel_coop(struct keel_cx *cx)
 {
 	if (cx->budget) {
@@ -529,12 +524,14 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 	keel__task_unref(t);
 }
 
-static intptr_t task_poll(struct keel_worker *w, struct keel_task *t)
+static inline intptr_t task_poll(struct keel_worker *w, struct keel_task *t,
+				 const struct keel_waker_ops *ops)
 {
 	struct keel_cx cx = {
-		t, w,
-		{ t->shared ? &keel__task_shared_waker_ops : &keel__task_waker_ops, t },
-		KEEL_COOP_BUDGET,
+		.waker = { ops, t },
+		.task = t,
+		.worker = w,
+		.budget = KEEL_COOP_BUDGET,
 	};
 
 	w->stats.polls++;
@@ -555,7 +552,7 @@ static void shared_run(struct keel_worker *w, struct keel_task *t)
 		task_complete(w, t, -ECANCELED, true);
 		return;
 	}
-	r = task_poll(w, t);
+	r = task_poll(w, t, &keel__task_shared_waker_ops);
 	if (r != KEEL_PENDING) {
 		task_complete(w, t, r, false);
 		return;
@@ -575,31 +572,57 @@ static void shared_run(struct keel_worker *w, struct keel_task *t)
 		shared_push(w, t, KEEL_PUSH_YIELD);
 }
 
-void keel__task_run(struct keel_worker *w, struct keel_task *t)
+/* Affine: poll \p t (just taken off w's run queue) on its owner. */
+static inline void affine_run(struct keel_worker *w, struct keel_task *t)
 {
+	unsigned st = (t->state & ~(unsigned)KEEL__T_QUEUED);
 	intptr_t r;
 
-	if (t->shared) {
-		shared_run(w, t);
-		return;
-	}
-	t->state &= (uint16_t)~KEEL__T_QUEUED;
-	if (t->state & KEEL__T_CANCELLED) {
+	if (st & KEEL__T_CANCELLED) {
+		t->state = (uint16_t)st;
 		task_complete(w, t, -ECANCELED, true);
 		return;
 	}
-	t->state |= KEEL__T_RUNNING;
-	r = task_poll(w, t);
-	t->state &= (uint16_t)~KEEL__T_RUNNING;
-	if (r != KEEL_PENDING)
+	t->state = (uint16_t)(st | KEEL__T_RUNNING);
+	r = task_poll(w, t, &keel__task_waker_ops);
+	st = t->state & ~(unsigned)KEEL__T_RUNNING;
+	if (r != KEEL_PENDING) {
+		t->state = (uint16_t)st;
 		task_complete(w, t, r, false);
-	else if (t->state & KEEL__T_CANCELLED)
+	} else if (st & KEEL__T_CANCELLED) {
+		t->state = (uint16_t)st;
 		task_complete(w, t, -ECANCELED, true);
-	else if (t->state & KEEL__T_NOTIFIED) {
+	} else if (st & KEEL__T_NOTIFIED) {
 		/* Neither queued nor done: straight to the back of the queue. */
-		t->state = (uint16_t)((t->state & ~KEEL__T_NOTIFIED) | KEEL__T_QUEUED);
+		t->state = (uint16_t)((st & ~(unsigned)KEEL__T_NOTIFIED) | KEEL__T_QUEUED);
 		keel_list_push_back(&w->runq, &t->link);
+	} else {
+		t->state = (uint16_t)st;
 	}
+}
+
+void keel__task_run(struct keel_worker *w, struct keel_task *t)
+{
+	if (t->shared)
+		shared_run(w, t);
+	else
+		affine_run(w, t);
+}
+
+unsigned keel__task_run_queue(struct keel_worker *w, unsigned budget)
+{
+	struct keel_list *q = &w->runq, *n;
+	unsigned ran = 0;
+
+	/* Unlinked without clearing the node: the state (QUEUED), not the
+	 * link, says whether a task is on the run queue. */
+	while (ran < budget && (n = q->next) != q) {
+		q->next = n->next;
+		n->next->prev = q;
+		affine_run(w, KEEL_CONTAINER_OF(n, struct keel_task, link));
+		ran++;
+	}
+	return ran;
 }
 
 void keel__task_cancel_local(struct keel_task *t)

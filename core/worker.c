@@ -257,16 +257,6 @@ static struct keel_task *worker_next_shared(struct keel_worker *w)
 	return n ? KEEL_CONTAINER_OF(n, struct keel_task, link) : NULL;
 }
 
-static struct keel_task *worker_next(struct keel_worker *w)
-{
-	struct keel_list *n;
-
-	if (w->shared)
-		return worker_next_shared(w);
-	n = keel_list_pop_front(&w->runq);
-	return n ? KEEL_CONTAINER_OF(n, struct keel_task, link) : NULL;
-}
-
 /* Whether a task is waiting for this worker (checked before parking). */
 static bool worker_has_tasks(struct keel_worker *w)
 {
@@ -283,10 +273,13 @@ static size_t worker_run_tasks(struct keel_worker *w)
 	struct keel_task *t;
 	size_t ran = 0;
 
-	while (ran < budget && (t = worker_next(w))) {
-		keel__task_run(w, t);
-		ran++;
-	}
+	if (!w->shared)
+		ran = keel__task_run_queue(w, budget);
+	else
+		while (ran < budget && (t = worker_next_shared(w))) {
+			keel__task_run(w, t);
+			ran++;
+		}
 	if (ran == budget && worker_has_tasks(w))
 		w->stats.budget_yields++; /* others were still waiting */
 	return ran;
