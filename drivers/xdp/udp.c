@@ -225,18 +225,21 @@ static unsigned tx_ready(struct keel__xdp_udp *s, struct keel_cx *cx,
 			 unsigned want)
 {
 	struct keel__xdp *d = s->drv;
-	unsigned room;
+	unsigned room, freed = 0;
+
 
 	if (d->in_tx)
-		keel__xdp_complete(d);
+		freed = keel__xdp_complete(d);
 	room = keel__xdp_tx_room(d, want);
 	if (!room) {
 		/* Copy mode only drains the TX ring when kicked. */
 		KEEL__XSTAT_ADD(d, tx_ring_full, 1);
 		d->tx_kick = true;
-		keel__xdp_kick(d);
+		freed += keel__xdp_kick(d);
 		room = keel__xdp_tx_room(d, want);
 	}
+	if (freed && d->wr_waiting)
+		keel__xdp_wake_writers(d);
 	if (room > d->nfree) {
 		if (!d->nfree)
 			KEEL__XSTAT_ADD(d, no_frame, 1);
@@ -264,6 +267,37 @@ void keel__xdp_wake_writers(struct keel__xdp *d)
 		}
 	}
 	d->wr_waiting = 0;
+}
+
+/* Send the frame at \p addr through net/'s next-hop resolution: on the TX
+ * ring now, or held in net/ while the kernel is asked for the MAC. */
+static int send_frame(struct keel__xdp *d, uint64_t addr, uint32_t len)
+{
+	uint8_t arp[64];
+	size_t arp_len = 0;
+	int r;
+
+	r = keel_net_tx_resolve(d->net, d->area + addr, len, d->now, arp,
+				sizeof(arp), &arp_len);
+	if (arp_len >= KEEL_NET_ARP_LEN) {
+		uint32_t tpa;
+
+		/* net/ wants the next hop asked for: the kernel does the
+		 * asking, so its ARP state stays the only one (neigh.c). */
+		memcpy(&tpa, arp + 14 + 24, sizeof(tpa));
+		keel__xdp_neigh_ask(d, tpa);
+	}
+	if (r == KEEL_NET_TX_SEND) {
+		keel__xdp_tx_submit(d, &addr, &len, 1);
+		return 0;
+	}
+	keel__xdp_frame_put(d, addr);
+	if (r == KEEL_NET_TX_QUEUED) {
+		KEEL__XSTAT_ADD(d, tx_arp_wait, 1);
+		return 0;
+	}
+	KEEL__XSTAT_ADD(d, tx_errors, 1);
+	return r;
 }
 
 static int check_dest(const struct keel__xdp_udp *s,
@@ -300,7 +334,7 @@ static int send_copy(struct keel__xdp_udp *s, const void *buf, size_t len,
 		keel__xdp_frame_put(d, a);
 		return rc;
 	}
-	return keel__xdp_send_frame(d, a, (uint32_t)rc);
+	return send_frame(d, a, (uint32_t)rc);
 }
 
 static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
@@ -383,7 +417,7 @@ static int send_in_place(struct keel__xdp_udp *s, uint64_t a, size_t len,
 		keel__xdp_frame_put(d, a);
 		return rc;
 	}
-	return keel__xdp_send_frame(d, a, (uint32_t)rc);
+	return send_frame(d, a, (uint32_t)rc);
 }
 
 static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The UMEM and the four rings of one instance, and the frames moving
- * through them: the free stack, refilling the fill ring, peeking the RX
- * ring (each frame classified by net/ and queued on its socket), putting
- * frames on the TX ring and taking them back from the completion ring.
+ * through them: the free stack, refilling the fill ring, putting frames on
+ * the TX ring and taking them back from the completion ring. The bottom
+ * of the driver: it calls nothing of the driver's above it (xdp.c reads
+ * the RX ring and hands each frame to net/ and the sockets; udp.c sends).
  *
  * Rings go through libxdp's inline reserve/submit and peek/release; the
  * kernel is told to transmit (a sendto(2) "kick") only when the TX ring
@@ -77,38 +78,6 @@ void keel__xdp_refill(struct keel__xdp *d)
 	}
 }
 
-/* --------------------------------------------------------------------- RX */
-
-unsigned keel__xdp_rx(struct keel__xdp *d)
-{
-	uint32_t idx;
-	unsigned n = xsk_ring_cons__peek(&d->rx, KEEL__XDP_BATCH, &idx);
-
-	for (unsigned i = 0; i < n; i++) {
-		const struct xdp_desc *desc = xsk_ring_cons__rx_desc(&d->rx, idx + i);
-		uint64_t a = desc->addr;
-		struct keel__xdp_meta *m = keel__xdp_meta(d, a);
-		enum keel_net_rx_kind k;
-
-		d->state[keel__xdp_index(d, a)] = KEEL__F_BUSY;
-		k = keel_net_rx(d->net, d->area + a, desc->len, 0, d->now, &m->rx);
-		if (k == KEEL_NET_RX_UDP) {
-			keel__xdp_udp_deliver(d, a, &m->rx);
-			continue;
-		}
-		/* The program passes ARP and ICMP to the kernel; one that
-		 * gets here anyway is the kernel's business, not ours. */
-		if (k != KEEL_NET_RX_DROP)
-			KEEL__XSTAT_ADD(d, not_udp, 1);
-		keel__xdp_frame_put(d, a);
-	}
-	if (n) {
-		xsk_ring_cons__release(&d->rx, n);
-		d->in_kernel -= n;
-	}
-	return n;
-}
-
 /* --------------------------------------------------------------------- TX */
 
 unsigned keel__xdp_complete(struct keel__xdp *d)
@@ -122,8 +91,6 @@ unsigned keel__xdp_complete(struct keel__xdp *d)
 		keel__xdp_frame_put(d, *xsk_ring_cons__comp_addr(&d->cq, idx + i));
 	xsk_ring_cons__release(&d->cq, n);
 	d->in_tx -= n;
-	if (d->wr_waiting)
-		keel__xdp_wake_writers(d);
 	return n;
 }
 
@@ -164,8 +131,10 @@ static unsigned tx_pending(struct keel__xdp *d)
 	return KEEL__XDP_RING - xsk_prod_nb_free(&d->tx, KEEL__XDP_RING);
 }
 
-void keel__xdp_kick(struct keel__xdp *d)
+unsigned keel__xdp_kick(struct keel__xdp *d)
 {
+	unsigned done = 0;
+
 	/* Copy mode sends at most 32 descriptors per call and says EAGAIN
 	 * when more are left (or when the completion ring is full): a few
 	 * rounds per poll, the rest at the next one. */
@@ -178,67 +147,10 @@ void keel__xdp_kick(struct keel__xdp *d)
 		if (sendto(d->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
 		    errno != EAGAIN)
 			break; /* EBUSY, ENOBUFS, ENETDOWN: next poll */
-		keel__xdp_complete(d);
+		done += keel__xdp_complete(d);
 		d->tx_kick = tx_pending(d) != 0;
 	}
-}
-
-int keel__xdp_send_frame(struct keel__xdp *d, uint64_t addr, uint32_t len)
-{
-	uint8_t arp[64];
-	size_t arp_len = 0;
-	int r;
-
-	r = keel_net_tx_resolve(d->net, d->area + addr, len, d->now, arp,
-				sizeof(arp), &arp_len);
-	if (arp_len >= KEEL_NET_ARP_LEN) {
-		uint32_t tpa;
-
-		/* net/ wants the next hop asked for: the kernel does the
-		 * asking, so its ARP state stays the only one (neigh.c). */
-		memcpy(&tpa, arp + 14 + 24, sizeof(tpa));
-		keel__xdp_neigh_ask(d, tpa);
-	}
-	if (r == KEEL_NET_TX_SEND) {
-		keel__xdp_tx_submit(d, &addr, &len, 1);
-		return 0;
-	}
-	keel__xdp_frame_put(d, addr);
-	if (r == KEEL_NET_TX_QUEUED) {
-		KEEL__XSTAT_ADD(d, tx_arp_wait, 1);
-		return 0;
-	}
-	KEEL__XSTAT_ADD(d, tx_errors, 1);
-	return r;
-}
-
-unsigned keel__xdp_tx_released(struct keel__xdp *d)
-{
-	unsigned n = 0;
-
-	while (d->tx_released && keel__xdp_tx_room(d, 1)) {
-		uint64_t a = keel__xdp_frame_get(d);
-		uint64_t data;
-		uint32_t len;
-		int r;
-
-		if (a == UINT64_MAX)
-			break;
-		data = a + KEEL__XDP_DATA_OFF;
-		r = keel_net_tx_pending(d->net, d->area + data,
-					d->frame_size - KEEL__XDP_DATA_OFF);
-		if (r <= 0) {
-			/* 0: none left; -ENOSPC cannot happen (net/'s MTU is
-			 * ours): stop either way, they time out in net/. */
-			keel__xdp_frame_put(d, a);
-			d->tx_released = false;
-			break;
-		}
-		len = (uint32_t)r;
-		keel__xdp_tx_submit(d, &data, &len, 1);
-		n++;
-	}
-	return n;
+	return done;
 }
 
 /* ------------------------------------------------------------ open/close */

@@ -29,14 +29,6 @@
 #define NS_PER_MS 1000000ull
 #define NS_PER_US 1000ull
 
-uint64_t keel__xdp_clock(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* --------------------------------------------------------------- arguments */
 
 struct xdp_args {
@@ -405,18 +397,80 @@ static bool arp_waiting(const struct keel__xdp *d)
 	return s.tx_queued > s.tx_released + s.drops[KEEL_NET_DROP_ARP_TIMEOUT];
 }
 
+/* The per-packet switch: each frame on the RX ring, classified by net/,
+ * goes to its socket's queue (udp.c) or back to the free stack. */
+static unsigned rx(struct keel__xdp *d)
+{
+	uint32_t idx;
+	unsigned n = xsk_ring_cons__peek(&d->rx, KEEL__XDP_BATCH, &idx);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct xdp_desc *desc = xsk_ring_cons__rx_desc(&d->rx, idx + i);
+		uint64_t a = desc->addr;
+		struct keel__xdp_meta *m = keel__xdp_meta(d, a);
+		enum keel_net_rx_kind k;
+
+		d->state[keel__xdp_index(d, a)] = KEEL__F_BUSY;
+		k = keel_net_rx(d->net, d->area + a, desc->len, 0, d->now, &m->rx);
+		if (k == KEEL_NET_RX_UDP) {
+			keel__xdp_udp_deliver(d, a, &m->rx);
+			continue;
+		}
+		/* The program passes ARP and ICMP to the kernel; one that
+		 * gets here anyway is the kernel's business, not ours. */
+		if (k != KEEL_NET_RX_DROP)
+			KEEL__XSTAT_ADD(d, not_udp, 1);
+		keel__xdp_frame_put(d, a);
+	}
+	if (n) {
+		xsk_ring_cons__release(&d->rx, n);
+		d->in_kernel -= n;
+	}
+	return n;
+}
+
+/* Frames net/ released (their next hop got known): out they go. */
+static unsigned tx_released(struct keel__xdp *d)
+{
+	unsigned n = 0;
+
+	while (d->tx_released && keel__xdp_tx_room(d, 1)) {
+		uint64_t a = keel__xdp_frame_get(d);
+		uint64_t data;
+		uint32_t len;
+		int r;
+
+		if (a == UINT64_MAX)
+			break;
+		data = a + KEEL__XDP_DATA_OFF;
+		r = keel_net_tx_pending(d->net, d->area + data,
+					d->frame_size - KEEL__XDP_DATA_OFF);
+		if (r <= 0) {
+			/* 0: none left; -ENOSPC cannot happen (net/'s MTU is
+			 * ours): stop either way, they time out in net/. */
+			keel__xdp_frame_put(d, a);
+			d->tx_released = false;
+			break;
+		}
+		len = (uint32_t)r;
+		keel__xdp_tx_submit(d, &data, &len, 1);
+		n++;
+	}
+	return n;
+}
+
 static int xdp_poll(void *drv)
 {
 	struct keel__xdp *d = drv;
 	uint8_t arp[64];
-	unsigned n = 0;
+	unsigned n = 0, freed = 0;
 	int r;
 
 	KEEL__XSTAT_ADD(d, polls, 1);
 	d->now = keel__xdp_clock();
 	if (d->in_tx)
-		n += keel__xdp_complete(d);
-	n += keel__xdp_rx(d);
+		freed = keel__xdp_complete(d);
+	n += rx(d);
 	keel__xdp_refill(d);
 	/* The kernel's neighbour news: often while an ask is out, else a
 	 * hundred times a second (park reads it at once when idle). */
@@ -437,8 +491,11 @@ static int xdp_poll(void *drv)
 		keel__xdp_neigh_ask(d, tpa);
 	}
 	if (d->tx_released)
-		n += keel__xdp_tx_released(d);
-	keel__xdp_kick(d);
+		n += tx_released(d);
+	freed += keel__xdp_kick(d);
+	if (freed && d->wr_waiting)
+		keel__xdp_wake_writers(d);
+	n += freed;
 	if (n)
 		KEEL__XSTAT_ADD(d, events, n);
 	return (int)n;

@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /* libxdp's ring helpers are inline in its header and trip warnings keel
  * builds with; silence them for this include only. */
@@ -179,7 +180,14 @@ struct keel__xdp_udp {
 
 /* ------------------------------------------------------------- helpers */
 
-uint64_t keel__xdp_clock(void);
+/* CLOCK_MONOTONIC, ns. */
+static inline uint64_t keel__xdp_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static inline uint64_t keel__xdp_chunk(const struct keel__xdp *d,
 				       uint64_t addr)
@@ -216,15 +224,15 @@ static inline bool keel__xdp_home(const struct keel__xdp *d,
 
 /* ---------------------------------------------------------- umem.c */
 
+/* Frames and rings: the bottom of the driver, calling nothing above it. */
 int keel__xdp_umem_open(struct keel__xdp *d);
 void keel__xdp_umem_close(struct keel__xdp *d);
 /* A free frame's address (its start), or UINT64_MAX. */
 uint64_t keel__xdp_frame_get(struct keel__xdp *d);
 /* Back to the free stack: any address inside the frame. */
 void keel__xdp_frame_put(struct keel__xdp *d, uint64_t addr);
-/* Peek the RX ring and hand each frame to net/ and its socket. */
-unsigned keel__xdp_rx(struct keel__xdp *d);
-/* Take back what the completion ring returned. */
+/* Take back what the completion ring returned; how many. The caller
+ * wakes writers waiting for room (keel__xdp_wake_writers). */
 unsigned keel__xdp_complete(struct keel__xdp *d);
 /* Give free frames to the fill ring. */
 void keel__xdp_refill(struct keel__xdp *d);
@@ -233,20 +241,9 @@ unsigned keel__xdp_tx_room(struct keel__xdp *d, unsigned want);
 /* Put \p n frames on the TX ring (room checked by the caller). */
 void keel__xdp_tx_submit(struct keel__xdp *d, const uint64_t *addr,
 			 const uint32_t *len, unsigned n);
-/* Tell the kernel to transmit what the TX ring holds, if it needs it. */
-void keel__xdp_kick(struct keel__xdp *d);
-/*
- * Fill in the destination MAC of the frame at \p addr (\p len bytes) and
- * put it on the TX ring, or leave it to wait for ARP in net/ (the frame is
- * then free again). Asks the kernel for the neighbour when net/ wants it.
- * \return 0 (sent or waiting), -EHOSTUNREACH, -ENOBUFS, -EMSGSIZE.
- * The caller checked there is TX room.
- */
-int keel__xdp_send_frame(struct keel__xdp *d, uint64_t addr, uint32_t len);
-/* Send what net/ released after a neighbour was learned. */
-unsigned keel__xdp_tx_released(struct keel__xdp *d);
-/* Wake the writers that waited for room. */
-void keel__xdp_wake_writers(struct keel__xdp *d);
+/* Tell the kernel to transmit what the TX ring holds, if it needs it;
+ * how many completions that took back (wake writers as above). */
+unsigned keel__xdp_kick(struct keel__xdp *d);
 
 /* ---------------------------------------------------------- udp.c */
 
@@ -258,6 +255,8 @@ void keel__xdp_udp_deliver(struct keel__xdp *d, uint64_t addr,
 			   const struct keel_net_rx_result *rx);
 /* Close what the application left open (destroy). */
 void keel__xdp_udp_close_all(struct keel__xdp *d);
+/* Wake the writers that waited for room. */
+void keel__xdp_wake_writers(struct keel__xdp *d);
 
 /* ---------------------------------------------------------- prog.c */
 
