@@ -6,6 +6,7 @@
  */
 #include "net_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -183,6 +184,42 @@ int keel_net_tx_check(const struct keel_net *n, uint32_t dst_ip, bool broadcast_
 {
 	if (!broadcast_ok && keel_net_is_broadcast(n, dst_ip))
 		return -EACCES;
+	return 0;
+}
+
+bool keel_net_is_ours(const struct keel_net *n, uint32_t ip)
+{
+	for (unsigned i = 0; i < n->cfg.n_addrs; i++)
+		if (n->cfg.addrs[i].addr == ip)
+			return true;
+	return false;
+}
+
+int keel_net_udp_bind_check(const struct keel_net *n, const struct keel_addr *addr)
+{
+	if (addr->sa.sa_family != AF_INET)
+		return -EAFNOSUPPORT;
+	if (addr->in4.sin_addr.s_addr != htonl(INADDR_ANY) &&
+	    !keel_net_is_ours(n, addr->in4.sin_addr.s_addr))
+		return -EADDRNOTAVAIL;
+	return 0;
+}
+
+int keel_net_udp_send_check(const struct keel_net *n, const struct keel_addr *to,
+			    size_t len, size_t max_payload, bool broadcast_ok)
+{
+	uint32_t ip = to->in4.sin_addr.s_addr;
+
+	if (to->sa.sa_family != AF_INET)
+		return -EAFNOSUPPORT;
+	if (!ip || !to->in4.sin_port)
+		return -EINVAL;
+	if (len > max_payload)
+		return -EMSGSIZE;
+	if (keel_net_is_broadcast(n, ip)) /* to the link: no route needed */
+		return broadcast_ok ? 0 : -EACCES;
+	if (!keel_net_route(n, ip) || keel_net_is_ours(n, ip))
+		return -EHOSTUNREACH;
 	return 0;
 }
 

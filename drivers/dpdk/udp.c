@@ -58,34 +58,13 @@ static const uint8_t *payload(const struct keel__dpdk_rxent *e)
 	return rte_pktmbuf_mtod(e->m, const uint8_t *) + e->rx.payload_off;
 }
 
-static bool is_ours(const struct keel__dpdk *d, uint32_t ip)
-{
-	const struct keel_net_config *c = keel_net_config_get(d->net);
-
-	for (unsigned i = 0; i < c->n_addrs; i++)
-		if (c->addrs[i].addr == ip)
-			return true;
-	return false;
-}
-
-/* Errors a send can know before it consumes anything. */
+/* Errors a send can know before it consumes anything (net/'s rules, the
+ * same as the xdp driver's). */
 static int check_dst(const struct keel__dpdk_sock *s,
 		     const struct keel_addr *to, size_t len)
 {
-	const struct keel__dpdk *d = s->d;
-
-	if (to->sa.sa_family != AF_INET)
-		return -EAFNOSUPPORT;
-	if (!to->in4.sin_addr.s_addr || !to->in4.sin_port)
-		return -EINVAL;
-	if (len > max_payload(d))
-		return -EMSGSIZE;
-	if (keel_net_tx_check(d->net, to->in4.sin_addr.s_addr, s->broadcast))
-		return -EACCES;
-	if (!keel_net_route(d->net, to->in4.sin_addr.s_addr) ||
-	    is_ours(d, to->in4.sin_addr.s_addr))
-		return -EHOSTUNREACH;
-	return 0;
+	return keel_net_udp_send_check(s->d->net, to, len, max_payload(s->d),
+				       s->broadcast);
 }
 
 /* -------------------------------------------------------- copied datagrams */
@@ -503,11 +482,10 @@ int keel__dpdk_udp_bind(void *drv, struct keel_udp *sock,
 
 	(void)opts; /* buffer sizes and SO_REUSEPORT have no meaning here:
 		     * each worker binds its own socket anyway */
-	if (addr->sa.sa_family != AF_INET)
-		return -EAFNOSUPPORT;
+	rc = keel_net_udp_bind_check(d->net, addr);
+	if (rc < 0)
+		return rc;
 	ip = addr->in4.sin_addr.s_addr;
-	if (ip != htonl(INADDR_ANY) && !is_ours(d, ip))
-		return -EADDRNOTAVAIL;
 	port = addr->in4.sin_port;
 	if (!port) {
 		rc = pick_port(d, &port);

@@ -300,17 +300,13 @@ static int send_frame(struct keel__xdp *d, uint64_t addr, uint32_t len)
 	return r;
 }
 
+/* Errors a send can know before it consumes anything (net/'s rules, the
+ * same as the dpdk driver's). */
 static int check_dest(const struct keel__xdp_udp *s,
 		      const struct keel_addr *to, size_t len)
 {
-	if (to->sa.sa_family != AF_INET)
-		return -EAFNOSUPPORT;
-	if (len > max_payload(s->drv))
-		return -EMSGSIZE;
-	if (keel_net_tx_check(s->drv->net, to->in4.sin_addr.s_addr,
-			      s->broadcast))
-		return -EACCES;
-	return 0;
+	return keel_net_udp_send_check(s->drv->net, to, len, max_payload(s->drv),
+				       s->broadcast);
 }
 
 /* Copy \p len bytes into a free frame and send them to \p to. */
@@ -534,16 +530,6 @@ static const struct keel_udp_ops xdp_udp_ops = {
 
 /* ------------------------------------------------------------------- bind */
 
-static bool is_ours(const struct keel__xdp *d, uint32_t ip)
-{
-	const struct keel_net_config *c = keel_net_config_get(d->net);
-
-	for (unsigned i = 0; i < c->n_addrs; i++)
-		if (c->addrs[i].addr == ip)
-			return true;
-	return false;
-}
-
 /* The kernel socket that holds the port; \p port receives it (network
  * order). An address keel serves that the kernel does not have (ip=) is
  * held on the wildcard address. */
@@ -589,11 +575,10 @@ int keel__xdp_udp_bind(void *drv, struct keel_udp *u,
 	unsigned cap;
 	int fd, rc;
 
-	if (addr->sa.sa_family != AF_INET)
-		return -EAFNOSUPPORT;
+	rc = keel_net_udp_bind_check(d->net, addr);
+	if (rc < 0)
+		return rc;
 	ip = addr->in4.sin_addr.s_addr;
-	if (ip && !is_ours(d, ip))
-		return -EADDRNOTAVAIL;
 	fd = hold_port(addr, opts, &port);
 	if (fd < 0)
 		return fd;

@@ -125,3 +125,58 @@ Test(net, drop_names)
 	cr_assert_str_eq(keel_net_drop_name(KEEL_NET_DROP_MAX), "?");
 	cr_assert_str_eq(keel_net_drop_name((enum keel_net_drop)-1), "?");
 }
+
+/* The socket rules both bypass drivers use: one error per mistake. */
+static struct keel_addr t_to(uint32_t ip, uint16_t port)
+{
+	struct keel_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.in4.sin_family = AF_INET;
+	a.in4.sin_addr.s_addr = ip;
+	a.in4.sin_port = htons(port);
+	return a;
+}
+
+Test(net, socket_rules)
+{
+	struct keel_net_config c;
+	struct keel_net *n;
+	struct keel_addr a, v6;
+
+	t_config(&c);
+	c.gateway = 0;
+	cr_assert_eq(keel_net_create(&c, &n), 0);
+	memset(&v6, 0, sizeof(v6));
+	v6.in6.sin6_family = AF_INET6;
+
+	cr_assert(keel_net_is_ours(n, T_OUR_IP));
+	cr_assert_not(keel_net_is_ours(n, T_PEER_IP));
+
+	a = t_to(0, 53);
+	cr_assert_eq(keel_net_udp_bind_check(n, &a), 0, "the wildcard");
+	a = t_to(T_OUR_IP, 53);
+	cr_assert_eq(keel_net_udp_bind_check(n, &a), 0);
+	a = t_to(T_PEER_IP, 53);
+	cr_assert_eq(keel_net_udp_bind_check(n, &a), -EADDRNOTAVAIL);
+	cr_assert_eq(keel_net_udp_bind_check(n, &v6), -EAFNOSUPPORT);
+
+	a = t_to(T_PEER_IP, 7);
+	cr_assert_eq(keel_net_udp_send_check(n, &a, 100, 1472, false), 0);
+	cr_assert_eq(keel_net_udp_send_check(n, &v6, 1, 1472, false), -EAFNOSUPPORT);
+	cr_assert_eq(keel_net_udp_send_check(n, &a, 1473, 1472, false), -EMSGSIZE);
+	a = t_to(T_PEER_IP, 0);
+	cr_assert_eq(keel_net_udp_send_check(n, &a, 1, 1472, false), -EINVAL);
+	a = t_to(0, 7);
+	cr_assert_eq(keel_net_udp_send_check(n, &a, 1, 1472, false), -EINVAL);
+	a = t_to(0xffffffffu, 7);
+	cr_assert_eq(keel_net_udp_send_check(n, &a, 1, 1472, false), -EACCES);
+	cr_assert_eq(keel_net_udp_send_check(n, &a, 1, 1472, true), 0);
+	a = t_to(T_OUR_IP, 7);
+	cr_assert_eq(keel_net_udp_send_check(n, &a, 1, 1472, false), -EHOSTUNREACH,
+		     "not to ourselves");
+	a = t_to(T_FAR_IP, 7);
+	cr_assert_eq(keel_net_udp_send_check(n, &a, 1, 1472, false), -EHOSTUNREACH,
+		     "off-link without a gateway");
+	keel_net_destroy(n);
+}

@@ -312,6 +312,31 @@ bool keel_net_is_broadcast(const struct keel_net *n, uint32_t ip);
  */
 int keel_net_tx_check(const struct keel_net *n, uint32_t dst_ip, bool broadcast_ok);
 
+/*
+ * The socket rules of the bypass drivers, written once so that xdp and
+ * dpdk answer the same mistake with the same error.
+ */
+
+/** Whether \p ip (network order) is one of \p n's addresses. */
+bool keel_net_is_ours(const struct keel_net *n, uint32_t ip);
+
+/**
+ * Whether a UDP socket may be bound to \p addr on \p n.
+ * \return 0, -EAFNOSUPPORT (not IPv4), -EADDRNOTAVAIL (an address that is
+ * neither the wildcard nor ours).
+ */
+int keel_net_udp_bind_check(const struct keel_net *n, const struct keel_addr *addr);
+
+/**
+ * What a send can be refused for before it takes a buffer: -EAFNOSUPPORT
+ * (not IPv4), -EINVAL (address or port 0), -EMSGSIZE (a payload over
+ * \p max_payload), -EACCES (a broadcast destination without the socket's
+ * broadcast option, \p broadcast_ok), -EHOSTUNREACH (no route, or one of
+ * our own addresses); 0: send.
+ */
+int keel_net_udp_send_check(const struct keel_net *n, const struct keel_addr *to,
+			    size_t len, size_t max_payload, bool broadcast_ok);
+
 /** Our address facing \p dst: on its subnet, else on the gateway's, else the first. */
 uint32_t keel_net_src_for(const struct keel_net *n, uint32_t dst);
 
