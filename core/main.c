@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The option parser every keel program shares, and keel_main. */
+/* The option parser every keel program shares, and keel_main. --help is
+ * the one text written to stdout (the user asked for it); every error goes
+ * through keel_log. */
 #include "core_internal.h"
 
 #include <errno.h>
 #include <keel/error.h>
+#include <keel/log.h>
 #include <keel/main.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -77,8 +80,8 @@ int keel_args_parse_opts(int *argc, char **argv, const char *usage,
 			unsigned long n = strtoul(v, &end, 10);
 
 			if (!*v || *end || n == 0 || n > KEEL__MAX_WORKERS) {
-				fprintf(stderr, "%s: --workers wants 1..%d, not '%s'\n",
-					argv[0], KEEL__MAX_WORKERS, v);
+				keel_log(KEEL_LOG_ERROR, "%s: --workers wants 1..%d, not '%s'",
+					 argv[0], KEEL__MAX_WORKERS, v);
 				return -EINVAL;
 			}
 			cfg->workers = (unsigned)n;
@@ -86,14 +89,15 @@ int keel_args_parse_opts(int *argc, char **argv, const char *usage,
 			cfg->stats = true;
 		} else if (strcmp(a, "--verbose") == 0) {
 			cfg->verbose = true;
+			keel_log_set_level(KEEL_LOG_DEBUG);
 		} else if (strcmp(a, "--help") == 0) {
 			print_help(argv[0], usage, app_options);
 			return 1;
 		} else if (app_options) {
 			argv[out++] = argv[i]; /* the program's own option */
 		} else {
-			fprintf(stderr, "%s: unknown option '%s' (try --help)\n",
-				argv[0], a);
+			keel_log(KEEL_LOG_ERROR, "%s: unknown option '%s' (try --help)",
+				 argv[0], a);
 			return -EINVAL;
 		}
 	}
@@ -134,8 +138,8 @@ int keel_main(int argc, char **argv, const char *usage,
 	if (rc < 0) {
 		/* -ENOENT: the message listing what is linked was printed. */
 		if (rc != -ENOENT)
-			fprintf(stderr, "%s: cannot start the runtime: %s\n",
-				argv[0], keel_strerror(rc));
+			keel_log(KEEL_LOG_ERROR, "%s: cannot start the runtime: %s",
+				 argv[0], keel_strerror(rc));
 		free(frame);
 		return 2;
 	}
@@ -153,7 +157,7 @@ int keel_main(int argc, char **argv, const char *usage,
 	if (r == -EINTR)
 		return 0; /* stopped by a signal: a clean exit */
 	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", argv[0], keel_strerror(r));
+		keel_log(KEEL_LOG_ERROR, "%s: %s", argv[0], keel_strerror(r));
 		return 1;
 	}
 	return r > 255 ? 1 : (int)r; /* the program's own exit status */

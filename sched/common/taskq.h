@@ -7,6 +7,7 @@
 #ifndef KEEL_SCHED_TASKQ_H
 #define KEEL_SCHED_TASKQ_H
 
+#include <keel/log.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -56,7 +57,7 @@ static inline void keel__taskq_push(struct keel__taskq *q,
 			cap *= 2;
 		r = malloc(cap * sizeof(*r));
 		if (!r) {
-			fputs("keel: out of memory growing a run queue\n", stderr);
+			keel_log(KEEL_LOG_ERROR, "keel: out of memory growing a run queue");
 			abort();
 		}
 		for (size_t i = 0; i < len; i++)

@@ -9,6 +9,7 @@
 #include <keel/addr.h>
 #include <keel/error.h>
 #include <keel/future.h>
+#include <keel/log.h>
 #include <keel/main.h>
 #include <keel/ready.h>
 #include <keel/runtime.h>

@@ -7,7 +7,7 @@
  *   --sched=NAME    one of the linked schedulers (local, ...)
  *   --workers=N     worker count, for schedulers that have several
  *   --stats         print the runtime's counters at exit
- *   --verbose       let the application say more
+ *   --verbose       say more: keel_log at KEEL_LOG_DEBUG, and cfg.verbose
  *   --help          print the usage, the options and what is linked
  * Anything else that starts with "--" is an error, unless the program
  * takes options of its own (KEEL_MAIN_OPTS): then it is passed on to the
@@ -33,7 +33,7 @@ struct keel_args {
  * Parse keel's options out of argv into \p cfg, compacting argv so that
  * only argv[0] and the positional arguments remain.
  * \return 0 to go on, 1 when --help was printed (exit 0), -EINVAL for a bad
- *         option (a message on stderr).
+ *         option (a message through keel_log).
  */
 int keel_args_parse(int *argc, char **argv, const char *usage,
 		    struct keel_config *cfg);
