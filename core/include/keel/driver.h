@@ -72,6 +72,7 @@ enum keel_udp_opt {
 	KEEL_UDP_OPT_MCAST_LEAVE, /* arg: const struct keel_udp_mcast * */
 	KEEL_UDP_OPT_MCAST_LOOP,
 	KEEL_UDP_OPT_MCAST_TTL,
+	KEEL_UDP_OPT_CONNECT,	  /* arg: const struct keel_addr * */
 };
 
 struct keel_udp_mcast {

@@ -17,5 +17,6 @@
 #include <keel/tcp.h>
 #include <keel/time.h>
 #include <keel/udp.h>
+#include <keel/udp_request.h>
 
 #endif /* KEEL_H */
