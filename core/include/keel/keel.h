@@ -15,6 +15,7 @@
 #include <keel/runtime.h>
 #include <keel/task.h>
 #include <keel/tcp.h>
+#include <keel/tcp_server.h>
 #include <keel/time.h>
 #include <keel/udp.h>
 #include <keel/udp_request.h>
