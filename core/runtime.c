@@ -285,19 +285,37 @@ const struct keel_config *keel_runtime_config(const struct keel_runtime *rt)
 	return &rt->cfg;
 }
 
-/* The counters, one line at a time, to \p emit (a FILE or the log). */
-typedef void stats_line_fn(void *arg, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* The counters, one line at a time, to \p fn (a FILE or the log). */
+typedef void stats_line_fn(void *arg, const char *line);
 
-static void stats_lines(struct keel_runtime *rt, stats_line_fn *emit, void *arg)
+struct stats_out {
+	stats_line_fn *fn;
+	void *arg;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void emit(const struct stats_out *o, const char *fmt, ...)
 {
-	emit(arg, "keel: sched=%s driver=%s workers=%u", rt->cfg.sched,
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	o->fn(o->arg, line);
+}
+
+static void stats_lines(struct keel_runtime *rt, stats_line_fn *fn, void *arg)
+{
+	const struct stats_out o = { fn, arg }, *out = &o;
+
+	emit(out, "keel: sched=%s driver=%s workers=%u", rt->cfg.sched,
 	     rt->cfg.driver ? rt->cfg.driver : "none", rt->nworkers);
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct keel_worker *w = rt->workers[i];
 		const struct keel_worker_stats *s = &w->stats;
 
-		emit(arg,
+		emit(out,
 		     "  worker %u: spawns=%" PRIu64 " polls=%" PRIu64
 		     " completed=%" PRIu64 " cancelled=%" PRIu64
 		     " ticks=%" PRIu64 " parks=%" PRIu64
@@ -312,7 +330,7 @@ static void stats_lines(struct keel_runtime *rt, stats_line_fn *emit, void *arg)
 			if (!w->drv[d].ops->stats)
 				continue;
 			w->drv[d].ops->stats(w->drv[d].impl, &ds);
-			emit(arg,
+			emit(out,
 			     "    %s: rx=%" PRIu64 " (%" PRIu64 " B)"
 			     " tx=%" PRIu64 " (%" PRIu64 " B)"
 			     " truncated=%" PRIu64 " rx_dropped=%" PRIu64
@@ -327,26 +345,15 @@ static void stats_lines(struct keel_runtime *rt, stats_line_fn *emit, void *arg)
 	}
 }
 
-__attribute__((format(printf, 2, 3)))
-static void line_to_file(void *arg, const char *fmt, ...)
+static void line_to_file(void *arg, const char *line)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(arg, fmt, ap);
-	va_end(ap);
-	fputc('\n', arg);
+	fprintf(arg, "%s\n", line);
 }
 
-__attribute__((format(printf, 2, 3)))
-static void line_to_log(void *arg, const char *fmt, ...)
+static void line_to_log(void *arg, const char *line)
 {
-	va_list ap;
-
 	(void)arg;
-	va_start(ap, fmt);
-	keel_vlog(KEEL_LOG_INFO, fmt, ap);
-	va_end(ap);
+	keel_log(KEEL_LOG_INFO, "%s", line);
 }
 
 void keel_runtime_print_stats(struct keel_runtime *rt, FILE *out)
