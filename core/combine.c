@@ -8,6 +8,7 @@
  */
 #include "core_internal.h"
 
+#include <keel/log.h>
 #include <errno.h>
 #include <keel/combine.h>
 #include <keel/runtime.h>
@@ -20,14 +21,14 @@
 void keel__co_trap(const char *file, unsigned line, unsigned resume)
 {
 	if (resume == KEEL__CO_DONE)
-		fprintf(stderr, "keel: %s:%u: async function polled again after "
+		keel_log(KEEL_LOG_ERROR, "keel: %s:%u: async function polled again after "
 				"it returned (restart a child frame with "
-				"KEEL_AWAIT_CALL or KEEL_FRAME_INIT)\n",
+				"KEEL_AWAIT_CALL or KEEL_FRAME_INIT)",
 			file, line);
 	else
-		fprintf(stderr, "keel: %s:%u: unknown resume point %u: an await "
+		keel_log(KEEL_LOG_ERROR, "keel: %s:%u: unknown resume point %u: an await "
 				"inside a switch of its own, or a frame that "
-				"was not zeroed\n",
+				"was not zeroed",
 			file, line, resume);
 	abort();
 }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The option parser every keel program shares, and keel_main. */
+/* The option parser every keel program shares, and keel_main. --help is
+ * the one text written to stdout (the user asked for it); every error goes
+ * through keel_log. */
 #include "core_internal.h"
 
 #include <errno.h>
 #include <keel/error.h>
+#include <keel/log.h>
 #include <keel/main.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -94,14 +97,14 @@ static int parse_own(const char *prog, const char *a,
 		v = a[2 + n] == '=' ? a + 3 + n : NULL;
 		if (o->kind == KEEL_OPT__FLAG) {
 			if (v) {
-				fprintf(stderr, "%s: --%s takes no value\n", prog, o->name);
+				keel_log(KEEL_LOG_ERROR, "%s: --%s takes no value", prog, o->name);
 				return -EINVAL;
 			}
 			*(bool *)o->var = true;
 			return 1;
 		}
 		if (!v) {
-			fprintf(stderr, "%s: --%s wants a value: --%s=%s\n", prog,
+			keel_log(KEEL_LOG_ERROR, "%s: --%s wants a value: --%s=%s", prog,
 				o->name, o->name, o->arg ? o->arg : "VALUE");
 			return -EINVAL;
 		}
@@ -114,7 +117,7 @@ static int parse_own(const char *prog, const char *a,
 			errno = 0;
 			x = strtoull(v, &end, 10);
 			if (!*v || *end || *v == '-' || errno) {
-				fprintf(stderr, "%s: --%s wants a number, not '%s'\n",
+				keel_log(KEEL_LOG_ERROR, "%s: --%s wants a number, not '%s'",
 					prog, o->name, v);
 				return -EINVAL;
 			}
@@ -168,8 +171,8 @@ static int parse(int *argc, char **argv, const char *usage,
 			unsigned long n = strtoul(v, &end, 10);
 
 			if (!*v || *end || n == 0 || n > KEEL__MAX_WORKERS) {
-				fprintf(stderr, "%s: --workers wants 1..%d, not '%s'\n",
-					argv[0], KEEL__MAX_WORKERS, v);
+				keel_log(KEEL_LOG_ERROR, "%s: --workers wants 1..%d, not '%s'",
+					 argv[0], KEEL__MAX_WORKERS, v);
 				return -EINVAL;
 			}
 			cfg->workers = (unsigned)n;
@@ -177,6 +180,7 @@ static int parse(int *argc, char **argv, const char *usage,
 			cfg->stats = true;
 		} else if (strcmp(a, "--verbose") == 0) {
 			cfg->verbose = true;
+			keel_log_set_level(KEEL_LOG_DEBUG);
 		} else if (strcmp(a, "--help") == 0) {
 			print_help(argv[0], usage, app_options, table);
 			return 1;
@@ -186,8 +190,8 @@ static int parse(int *argc, char **argv, const char *usage,
 		} else if (app_options) {
 			argv[out++] = argv[i]; /* the program's own option */
 		} else {
-			fprintf(stderr, "%s: unknown option '%s' (try --help)\n",
-				argv[0], a);
+			keel_log(KEEL_LOG_ERROR, "%s: unknown option '%s' (try --help)",
+				 argv[0], a);
 			return -EINVAL;
 		}
 	}
@@ -249,8 +253,8 @@ static int run(int argc, char **argv, const char *usage,
 	if (rc < 0) {
 		/* -ENOENT: the message listing what is linked was printed. */
 		if (rc != -ENOENT)
-			fprintf(stderr, "%s: cannot start the runtime: %s\n",
-				argv[0], keel_strerror(rc));
+			keel_log(KEEL_LOG_ERROR, "%s: cannot start the runtime: %s",
+				 argv[0], keel_strerror(rc));
 		free(frame);
 		return 2;
 	}
@@ -268,7 +272,7 @@ static int run(int argc, char **argv, const char *usage,
 	if (r == -EINTR)
 		return 0; /* stopped by a signal: a clean exit */
 	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", argv[0], keel_strerror(r));
+		keel_log(KEEL_LOG_ERROR, "%s: %s", argv[0], keel_strerror(r));
 		return 1;
 	}
 	return r > 255 ? 1 : (int)r; /* the program's own exit status */

@@ -12,8 +12,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <keel/log.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void log_stats(struct keel_runtime *rt);
 
 /* Defined by the linker when at least one entry exists. */
 extern const struct keel_sched_ops *const __start_keel_scheds[]
@@ -68,21 +73,30 @@ const struct keel_driver_ops *keel__driver_default(void)
 	return keel_drivers_linked(&l) ? l[0] : NULL;
 }
 
+/* " name" appended to the list in \p buf (cut when it is full). */
+static void append_name(char *buf, size_t size, const char *name)
+{
+	size_t used = strlen(buf);
+
+	snprintf(buf + used, size - used, " %s", name);
+}
+
 static const struct keel_sched_ops *find_sched(const char *name)
 {
 	const struct keel_sched_ops *const *l;
 	size_t n = keel_scheds_linked(&l);
+	char buf[256] = "";
 
 	if (!name && &keel_default_sched)
 		return keel_default_sched;
 	for (size_t i = 0; i < n; i++)
 		if (!name || strcmp(l[i]->name, name) == 0)
 			return l[i];
-	fprintf(stderr, "keel: scheduler '%s' is not linked into this program; linked:",
-		name ? name : "(default)");
 	for (size_t i = 0; i < n; i++)
-		fprintf(stderr, " %s", l[i]->name);
-	fputs(n ? "\n" : " none (add a keel_sched_* dependency)\n", stderr);
+		append_name(buf, sizeof(buf), l[i]->name);
+	keel_log(KEEL_LOG_ERROR, "keel: scheduler '%s' is not linked into this "
+		 "program; linked:%s", name ? name : "(default)",
+		 n ? buf : " none (add a keel_sched_* dependency)");
 	return NULL;
 }
 
@@ -90,16 +104,18 @@ static const struct keel_driver_ops *find_driver(const char *name, size_t len)
 {
 	const struct keel_driver_ops *const *l;
 	size_t n = keel_drivers_linked(&l);
+	char buf[256] = "";
 
 	for (size_t i = 0; i < n; i++)
 		if (!name || (strlen(l[i]->name) == len &&
 			      strncmp(l[i]->name, name, len) == 0))
 			return l[i];
-	fprintf(stderr, "keel: driver '%.*s' is not linked into this program; linked:",
-		name ? (int)len : 9, name ? name : "(default)");
 	for (size_t i = 0; i < n; i++)
-		fprintf(stderr, " %s", l[i]->name);
-	fputs(n ? "\n" : " none\n", stderr);
+		append_name(buf, sizeof(buf), l[i]->name);
+	keel_log(KEEL_LOG_ERROR, "keel: driver '%.*s' is not linked into this "
+		 "program; linked:%s", name ? (int)len : 9,
+		 name ? name : "(default)",
+		 n ? buf : " none");
 	return NULL;
 }
 
@@ -243,7 +259,7 @@ void keel_runtime_destroy(struct keel_runtime *rt)
 	if (!rt)
 		return;
 	if (rt->cfg.stats)
-		keel_runtime_print_stats(rt, stderr);
+		log_stats(rt);
 	rt->sched->destroy(rt->sched_impl);
 	keel_waker_drop(&rt->shutdown_waker); /* its message is taken below */
 	keel__runtime_teardown(rt);
@@ -269,40 +285,84 @@ const struct keel_config *keel_runtime_config(const struct keel_runtime *rt)
 	return &rt->cfg;
 }
 
-void keel_runtime_print_stats(struct keel_runtime *rt, FILE *out)
+/* The counters, one line at a time, to \p fn (a FILE or the log). */
+typedef void stats_line_fn(void *arg, const char *line);
+
+struct stats_out {
+	stats_line_fn *fn;
+	void *arg;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void emit(const struct stats_out *o, const char *fmt, ...)
 {
-	fprintf(out, "keel: sched=%s driver=%s workers=%u\n", rt->cfg.sched,
-		rt->cfg.driver ? rt->cfg.driver : "none", rt->nworkers);
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	o->fn(o->arg, line);
+}
+
+static void stats_lines(struct keel_runtime *rt, stats_line_fn *fn, void *arg)
+{
+	const struct stats_out o = { fn, arg }, *out = &o;
+
+	emit(out, "keel: sched=%s driver=%s workers=%u", rt->cfg.sched,
+	     rt->cfg.driver ? rt->cfg.driver : "none", rt->nworkers);
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct keel_worker *w = rt->workers[i];
 		const struct keel_worker_stats *s = &w->stats;
 
-		fprintf(out,
-			"  worker %u: spawns=%" PRIu64 " polls=%" PRIu64
-			" completed=%" PRIu64 " cancelled=%" PRIu64
-			" ticks=%" PRIu64 " parks=%" PRIu64
-			" remote=%" PRIu64 " timers=%" PRIu64
-			" budget_yields=%" PRIu64 " live=%" PRId64 "\n",
-			w->index, s->spawns, s->polls, s->completed,
-			s->cancelled, s->ticks, s->parks, s->remote_msgs,
-			s->timers_fired, s->budget_yields, w->live_tasks);
+		emit(out,
+		     "  worker %u: spawns=%" PRIu64 " polls=%" PRIu64
+		     " completed=%" PRIu64 " cancelled=%" PRIu64
+		     " ticks=%" PRIu64 " parks=%" PRIu64
+		     " remote=%" PRIu64 " timers=%" PRIu64
+		     " budget_yields=%" PRIu64 " live=%" PRId64,
+		     w->index, s->spawns, s->polls, s->completed,
+		     s->cancelled, s->ticks, s->parks, s->remote_msgs,
+		     s->timers_fired, s->budget_yields, w->live_tasks);
 		for (unsigned d = 0; d < w->ndrv; d++) {
 			struct keel_driver_stats ds = { 0 };
 
 			if (!w->drv[d].ops->stats)
 				continue;
 			w->drv[d].ops->stats(w->drv[d].impl, &ds);
-			fprintf(out,
-				"    %s: rx=%" PRIu64 " (%" PRIu64 " B)"
-				" tx=%" PRIu64 " (%" PRIu64 " B)"
-				" truncated=%" PRIu64 " rx_dropped=%" PRIu64
-				" tx_dropped=%" PRIu64 " polls=%" PRIu64
-				" events=%" PRIu64 " parks=%" PRIu64
-				" wakeups=%" PRIu64 "\n",
-				w->drv[d].ops->name, ds.rx_packets,
-				ds.rx_bytes, ds.tx_packets, ds.tx_bytes,
-				ds.rx_truncated, ds.rx_dropped, ds.tx_dropped,
-				ds.polls, ds.events, ds.parks, ds.wakeups);
+			emit(out,
+			     "    %s: rx=%" PRIu64 " (%" PRIu64 " B)"
+			     " tx=%" PRIu64 " (%" PRIu64 " B)"
+			     " truncated=%" PRIu64 " rx_dropped=%" PRIu64
+			     " tx_dropped=%" PRIu64 " polls=%" PRIu64
+			     " events=%" PRIu64 " parks=%" PRIu64
+			     " wakeups=%" PRIu64,
+			     w->drv[d].ops->name, ds.rx_packets,
+			     ds.rx_bytes, ds.tx_packets, ds.tx_bytes,
+			     ds.rx_truncated, ds.rx_dropped, ds.tx_dropped,
+			     ds.polls, ds.events, ds.parks, ds.wakeups);
 		}
 	}
+}
+
+static void line_to_file(void *arg, const char *line)
+{
+	fprintf(arg, "%s\n", line);
+}
+
+static void line_to_log(void *arg, const char *line)
+{
+	(void)arg;
+	keel_log(KEEL_LOG_INFO, "%s", line);
+}
+
+void keel_runtime_print_stats(struct keel_runtime *rt, FILE *out)
+{
+	stats_lines(rt, line_to_file, out);
+}
+
+/* --stats at destroy: through the log, like every message of keel. */
+static void log_stats(struct keel_runtime *rt)
+{
+	stats_lines(rt, line_to_log, NULL);
 }

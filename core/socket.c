@@ -205,6 +205,13 @@ static int udp_setopt(struct keel_udp *s, int opt, const void *arg)
 	return s->ops->setopt(s->impl, opt, arg);
 }
 
+int keel_udp_connect(struct keel_udp *s, const struct keel_addr *peer)
+{
+	if (!valid_family(peer))
+		return -EINVAL;
+	return udp_setopt(s, KEEL_UDP_OPT_CONNECT, peer);
+}
+
 int keel_udp_set_ttl(struct keel_udp *s, int ttl)
 {
 	if (ttl < 1 || ttl > 255)

@@ -14,6 +14,7 @@
  */
 #include "core_internal.h"
 
+#include <keel/log.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -402,9 +403,9 @@ static void worker_park_drivers(struct keel_worker *w, int64_t timeout)
 				timeout = (int64_t)KEEL_MS;
 			if (!d->said_polled) {
 				d->said_polled = true;
-				fprintf(stderr, "keel: worker %u: driver %s has nothing "
+				keel_log(KEEL_LOG_INFO, "keel: worker %u: driver %s has nothing "
 					"to sleep on beside the others: looked at "
-					"every millisecond while idle\n",
+					"every millisecond while idle",
 					w->index, d->ops->name);
 			}
 		}
@@ -576,7 +577,7 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 	}
 	w->udp_drv = w->ndrv ? &w->drv[0] : NULL;
 	if (w->ndrv > 1 && (rc = worker_epoll_init(w)) < 0) {
-		fprintf(stderr, "keel: worker %u: the wait for its %u drivers: %s\n",
+		keel_log(KEEL_LOG_ERROR, "keel: worker %u: the wait for its %u drivers: %s",
 			index, w->ndrv, strerror(-rc));
 		goto err;
 	}
@@ -721,8 +722,8 @@ void keel__runtime_teardown(struct keel_runtime *rt)
 			keel__cache_free(&w->cache, t, t->cls);
 		}
 		if (w->stats.leaked && rt->cfg.stats)
-			fprintf(stderr, "keel: worker %u: %" PRIu64 " tasks were "
-				"neither joined nor detached\n", w->index,
+			keel_log(KEEL_LOG_WARN, "keel: worker %u: %" PRIu64 " tasks were "
+				"neither joined nor detached", w->index,
 				w->stats.leaked);
 	}
 #undef EACH_WORKER

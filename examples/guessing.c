@@ -16,9 +16,12 @@
  * without bound. */
 #define LINE_MAX_LEN 64
 
+/* One player. keel_tcp_serve moves the accepted socket into `sock` and
+ * closes it (hangs up) when the task ends. */
 struct game {
 	struct keel_co co;
 	struct keel_tcp sock;
+	struct keel_addr peer;
 	unsigned secret;
 	char rx[1024];
 	size_t rx_len, rx_pos;
@@ -67,12 +70,27 @@ static const char *judge(const struct game *f, bool *won)
 	return "You win!\n";
 }
 
+/* 1..100, from the kernel's generator; the clock when that fails (a
+ * guessing game needs no cryptography). */
+static unsigned pick_secret(struct keel_cx *cx)
+{
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (uint32_t)(keel_now(cx) ^ (keel_now(cx) >> 32)) * 2654435761u;
+	return 1 + r % 100;
+}
+
 static intptr_t game(void *frame, struct keel_cx *cx)
 {
 	struct game *f = frame;
+	char text[KEEL_ADDR_STRLEN];
 	char c;
 
 	KEEL_BEGIN(f);
+	printf("Accepting from: %s\n", keel_addr_format(&f->peer, text, sizeof(text)));
+	fflush(stdout);
+	f->secret = pick_secret(cx);
 	for (;;) {
 		KEEL_AWAIT(f, f->n, keel_tcp_read(cx, &f->sock, f->rx, sizeof(f->rx)));
 		if (f->n <= 0)
@@ -96,34 +114,18 @@ static intptr_t game(void *frame, struct keel_cx *cx)
 			KEEL_AWAIT(f, f->n, keel_tcp_write_all(cx, &f->sock, f->reply,
 							       strlen(f->reply), &f->done));
 			if (f->n < 0 || f->won)
-				KEEL_RETURN(f, 0); /* the drop hangs up */
+				KEEL_RETURN(f, 0); /* the server hangs up */
 		}
 	}
 	KEEL_END(f);
 }
 
-static void game_drop(void *frame)
-{
-	keel_tcp_close(&((struct game *)frame)->sock);
-}
-
-/* 1..100, from the kernel's generator; the clock when that fails (a
- * guessing game needs no cryptography). */
-static unsigned pick_secret(struct keel_cx *cx)
-{
-	uint32_t r;
-
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-		r = (uint32_t)(keel_now(cx) ^ (keel_now(cx) >> 32)) * 2654435761u;
-	return 1 + r % 100;
-}
-
 struct server {
 	struct keel_co co;
 	struct keel_args args;
-	struct keel_tcp listener, accepted;
-	struct keel_addr addr, peer;
-	struct keel_timer backoff;
+	struct keel_tcp listener;
+	struct keel_addr addr;
+	struct keel_tcp_server srv;
 	intptr_t r;
 };
 
@@ -155,21 +157,12 @@ static intptr_t server(void *frame, struct keel_cx *cx)
 	printf("Listening on %s\n", keel_addr_format(&f->addr, text, sizeof(text)));
 	fflush(stdout);
 
-	for (;;) {
-		KEEL_AWAIT(f, f->r, keel_tcp_accept(cx, &f->listener, &f->accepted, &f->peer));
-		if (f->r < 0) {
-			fprintf(stderr, "guessing: accept: %s\n", keel_strerror(f->r));
-			KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->backoff, 100 * KEEL_MS));
-			continue;
-		}
-		printf("Accepting from: %s\n", keel_addr_format(&f->peer, text, sizeof(text)));
-		fflush(stdout);
-		rc = KEEL_SPAWN(cx, game, game_drop, NULL, struct game,
-				.sock = f->accepted, .secret = pick_secret(cx));
-		if (rc < 0)
-			keel_tcp_close(&f->accepted);
-		f->accepted = (struct keel_tcp){ 0 };
-	}
+	f->srv = (struct keel_tcp_server){
+		KEEL_TCP_CONN(game, NULL, struct game, sock),
+		.peer_off = offsetof(struct game, peer),
+	};
+	KEEL_AWAIT(f, f->r, keel_tcp_serve(cx, &f->listener, &f->srv));
+	KEEL_RETURN(f, f->r); /* only when the listener fails */
 	KEEL_END(f);
 }
 
@@ -177,10 +170,9 @@ static void server_drop(void *frame)
 {
 	struct server *f = frame;
 
+	keel_tcp_server_close(&f->srv);
 	if (f->listener.ops)
 		keel_tcp_close(&f->listener);
-	if (f->accepted.ops)
-		keel_tcp_close(&f->accepted);
 }
 
 KEEL_MAIN(server, server_drop, struct server, "guessing [ADDR:PORT]")

@@ -6,11 +6,12 @@
 #include <keel/keel.h>
 #include <stdio.h>
 
-/* One connection. The task owns the socket: its drop closes it, so a
- * connection cancelled at shutdown releases it like one that ended. */
+/* One connection. keel_tcp_serve moves the accepted socket into `sock`
+ * and closes it when the task ends, however it ends. */
 struct conn {
 	struct keel_co co;
 	struct keel_tcp sock;
+	struct keel_addr peer;
 	char buf[4096];
 	ssize_t n, w;
 	size_t done;
@@ -19,8 +20,11 @@ struct conn {
 static intptr_t conn(void *frame, struct keel_cx *cx)
 {
 	struct conn *f = frame;
+	char text[KEEL_ADDR_STRLEN];
 
 	KEEL_BEGIN(f);
+	printf("Accepting from: %s\n", keel_addr_format(&f->peer, text, sizeof(text)));
+	fflush(stdout);
 	for (;;) {
 		KEEL_AWAIT(f, f->n, keel_tcp_read(cx, &f->sock, f->buf, sizeof(f->buf)));
 		if (f->n <= 0)
@@ -34,17 +38,12 @@ static intptr_t conn(void *frame, struct keel_cx *cx)
 	KEEL_END(f);
 }
 
-static void conn_drop(void *frame)
-{
-	keel_tcp_close(&((struct conn *)frame)->sock);
-}
-
 struct server {
 	struct keel_co co;
 	struct keel_args args;
-	struct keel_tcp listener, accepted;
-	struct keel_addr addr, peer;
-	struct keel_timer backoff;
+	struct keel_tcp listener;
+	struct keel_addr addr;
+	struct keel_tcp_server srv;
 	intptr_t r;
 };
 
@@ -76,25 +75,12 @@ static intptr_t server(void *frame, struct keel_cx *cx)
 	printf("Listening on %s\n", keel_addr_format(&f->addr, text, sizeof(text)));
 	fflush(stdout);
 
-	for (;;) {
-		KEEL_AWAIT(f, f->r, keel_tcp_accept(cx, &f->listener, &f->accepted, &f->peer));
-		if (f->r < 0) {
-			/* Out of descriptors or memory: accepting again at
-			 * once would spin; let connections end first. */
-			fprintf(stderr, "tcp-echo: accept: %s\n", keel_strerror(f->r));
-			KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->backoff, 100 * KEEL_MS));
-			continue;
-		}
-		printf("Accepting from: %s\n", keel_addr_format(&f->peer, text, sizeof(text)));
-		fflush(stdout);
-		/* The socket moves into the new task's frame (a copy), and
-		 * out of ours: f->accepted must be closed for the next accept. */
-		rc = KEEL_SPAWN(cx, conn, conn_drop, NULL, struct conn,
-				.sock = f->accepted);
-		if (rc < 0)
-			keel_tcp_close(&f->accepted);
-		f->accepted = (struct keel_tcp){ 0 };
-	}
+	f->srv = (struct keel_tcp_server){
+		KEEL_TCP_CONN(conn, NULL, struct conn, sock),
+		.peer_off = offsetof(struct conn, peer),
+	};
+	KEEL_AWAIT(f, f->r, keel_tcp_serve(cx, &f->listener, &f->srv));
+	KEEL_RETURN(f, f->r); /* only when the listener fails */
 	KEEL_END(f);
 }
 
@@ -102,10 +88,9 @@ static void server_drop(void *frame)
 {
 	struct server *f = frame;
 
+	keel_tcp_server_close(&f->srv);
 	if (f->listener.ops)
 		keel_tcp_close(&f->listener);
-	if (f->accepted.ops)
-		keel_tcp_close(&f->accepted);
 }
 
 KEEL_MAIN(server, server_drop, struct server, "tcp-echo [ADDR:PORT]")

@@ -3,31 +3,32 @@
  * usage: tcp-proxy [LISTEN_ADDR:PORT] [UPSTREAM_ADDR:PORT]
  * (default 127.0.0.1:8081 -> 127.0.0.1:8080)
  *
- * One task per client connects upstream, then two tasks copy, one per
- * direction. End of stream on one side becomes shutdown(SHUT_WR) on the
- * other, so half-closed conversations work; an error on either side shuts
- * both sockets down, which ends the other copy too. */
+ * One task per client (keel_tcp_serve) connects upstream, then copies both
+ * ways at once: the two directions are sub-futures polled inside the
+ * session's own poll, so the session owns both sockets and no other task
+ * ever touches them — cancelling a session closes its sockets with
+ * nothing running on another worker. End of stream on one side becomes
+ * shutdown(SHUT_WR) on the other, so half-closed conversations work; an
+ * error on either side shuts both sockets down, which ends the other
+ * direction too. */
 #include <errno.h>
 #include <keel/keel.h>
 #include <stdio.h>
 
 #define CONNECT_TIMEOUT (10 * KEEL_SEC)
 
-/* One direction. The sockets belong to the session task that spawned it;
- * the session awaits both copies before closing them (or cancels them
- * first, in its drop), so the pointers stay valid. */
+/* One direction: a sub-future whose frame lives in the session's. */
 struct copy {
 	struct keel_co co;
 	struct keel_tcp *from, *to;
 	char buf[4096];
 	ssize_t n, w;
 	size_t done;
+	intptr_t result; /* KEEL_PENDING until it finished */
 };
 
-static intptr_t copy(void *frame, struct keel_cx *cx)
+static intptr_t copy(struct copy *f, struct keel_cx *cx)
 {
-	struct copy *f = frame;
-
 	KEEL_BEGIN(f);
 	for (;;) {
 		KEEL_AWAIT(f, f->n, keel_tcp_read(cx, f->from, f->buf, sizeof(f->buf)));
@@ -51,21 +52,31 @@ static intptr_t copy(void *frame, struct keel_cx *cx)
 	KEEL_END(f);
 }
 
+/* Poll both directions until both finished; the first error wins. */
+static intptr_t copy_both(struct keel_cx *cx, struct copy *a, struct copy *b)
+{
+	if (a->result == KEEL_PENDING)
+		a->result = copy(a, cx);
+	if (b->result == KEEL_PENDING)
+		b->result = copy(b, cx);
+	if (a->result == KEEL_PENDING || b->result == KEEL_PENDING)
+		return KEEL_PENDING;
+	return a->result < 0 ? a->result : b->result;
+}
+
 struct session {
 	struct keel_co co;
-	struct keel_tcp client, server;
-	struct keel_addr upstream;
+	struct keel_tcp client, server; /* client: moved in by keel_tcp_serve */
+	struct keel_addr peer, upstream;
 	struct keel_timer timer;
-	struct keel_join *up, *down; /* NULL once awaited */
-	intptr_t r, r2;
+	struct copy up, down;
+	intptr_t r;
 };
 
 static intptr_t session(void *frame, struct keel_cx *cx)
 {
 	struct session *f = frame;
 	char a[KEEL_ADDR_STRLEN], b[KEEL_ADDR_STRLEN];
-	struct keel_addr peer;
-	int rc;
 
 	KEEL_BEGIN(f);
 	KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->timer, CONNECT_TIMEOUT,
@@ -76,47 +87,35 @@ static intptr_t session(void *frame, struct keel_cx *cx)
 			keel_strerror(f->r));
 		KEEL_RETURN(f, f->r);
 	}
-	if (keel_tcp_peer_addr(&f->client, &peer) < 0)
-		peer = (struct keel_addr){ 0 };
-	printf("Proxying %s to %s\n", keel_addr_format(&peer, a, sizeof(a)),
+	printf("Proxying %s to %s\n", keel_addr_format(&f->peer, a, sizeof(a)),
 	       keel_addr_format(&f->upstream, b, sizeof(b)));
 	fflush(stdout);
 
-	rc = KEEL_SPAWN(cx, copy, NULL, &f->up, struct copy,
-			.from = &f->client, .to = &f->server);
-	if (rc == 0)
-		rc = KEEL_SPAWN(cx, copy, NULL, &f->down, struct copy,
-				.from = &f->server, .to = &f->client);
-	if (rc < 0)
-		KEEL_RETURN(f, rc); /* the drop cancels a copy that started */
-	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->up));
-	f->up = NULL;
-	KEEL_AWAIT(f, f->r2, keel_join_poll(cx, f->down));
-	f->down = NULL;
-	KEEL_RETURN(f, f->r < 0 ? f->r : f->r2);
+	f->up = (struct copy){ .from = &f->client, .to = &f->server,
+			       .result = KEEL_PENDING };
+	f->down = (struct copy){ .from = &f->server, .to = &f->client,
+				 .result = KEEL_PENDING };
+	KEEL_AWAIT(f, f->r, copy_both(cx, &f->up, &f->down));
+	KEEL_RETURN(f, f->r);
 	KEEL_END(f);
 }
 
-/* Cancel the copies before closing what they point at. */
+/* The client socket is closed by the server after this. */
 static void session_drop(void *frame)
 {
 	struct session *f = frame;
 
-	if (f->up)
-		keel_join_abort(f->up);
-	if (f->down)
-		keel_join_abort(f->down);
 	if (f->server.ops)
 		keel_tcp_close(&f->server);
-	keel_tcp_close(&f->client);
 }
 
 struct proxy {
 	struct keel_co co;
 	struct keel_args args;
-	struct keel_tcp listener, accepted;
-	struct keel_addr addr, upstream;
-	struct keel_timer backoff;
+	struct keel_tcp listener;
+	struct keel_addr addr;
+	struct session tmpl; /* what every session starts from: the upstream */
+	struct keel_tcp_server srv;
 	intptr_t r;
 };
 
@@ -144,7 +143,7 @@ static intptr_t proxy(void *frame, struct keel_cx *cx)
 		KEEL_RETURN(f, -EINVAL);
 	}
 	if (parse_arg(&f->args, 1, "127.0.0.1:8081", &f->addr) < 0 ||
-	    parse_arg(&f->args, 2, "127.0.0.1:8080", &f->upstream) < 0)
+	    parse_arg(&f->args, 2, "127.0.0.1:8080", &f->tmpl.upstream) < 0)
 		KEEL_RETURN(f, -EINVAL);
 	rc = keel_tcp_listen(cx, &f->listener, &f->addr, 0);
 	if (rc == 0)
@@ -155,24 +154,15 @@ static intptr_t proxy(void *frame, struct keel_cx *cx)
 		KEEL_RETURN(f, rc);
 	}
 	printf("Listening on %s\n", keel_addr_format(&f->addr, a, sizeof(a)));
-	printf("Proxying to %s\n", keel_addr_format(&f->upstream, b, sizeof(b)));
+	printf("Proxying to %s\n", keel_addr_format(&f->tmpl.upstream, b, sizeof(b)));
 	fflush(stdout);
 
-	for (;;) {
-		KEEL_AWAIT(f, f->r, keel_tcp_accept(cx, &f->listener, &f->accepted, NULL));
-		if (f->r < 0) {
-			/* Out of descriptors or memory: do not spin. */
-			fprintf(stderr, "tcp-proxy: accept: %s\n", keel_strerror(f->r));
-			KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->backoff, 100 * KEEL_MS));
-			continue;
-		}
-		/* The client socket moves into the session's frame. */
-		rc = KEEL_SPAWN(cx, session, session_drop, NULL, struct session,
-				.client = f->accepted, .upstream = f->upstream);
-		if (rc < 0)
-			keel_tcp_close(&f->accepted);
-		f->accepted = (struct keel_tcp){ 0 };
-	}
+	f->srv = (struct keel_tcp_server){
+		KEEL_TCP_CONN(session, session_drop, struct session, client),
+		.peer_off = offsetof(struct session, peer), .init = &f->tmpl,
+	};
+	KEEL_AWAIT(f, f->r, keel_tcp_serve(cx, &f->listener, &f->srv));
+	KEEL_RETURN(f, f->r); /* only when the listener fails */
 	KEEL_END(f);
 }
 
@@ -180,10 +170,9 @@ static void proxy_drop(void *frame)
 {
 	struct proxy *f = frame;
 
+	keel_tcp_server_close(&f->srv);
 	if (f->listener.ops)
 		keel_tcp_close(&f->listener);
-	if (f->accepted.ops)
-		keel_tcp_close(&f->accepted);
 }
 
 KEEL_MAIN(proxy, proxy_drop, struct proxy,

@@ -340,6 +340,19 @@ intptr_t base_event_poll(struct base_cx *cx, struct base_event *e)
 	return KEEL_PENDING;
 }
 
+intptr_t base_event_ready(struct base_cx *cx, struct base_event *e)
+{
+	if (e->edge)
+		return 0;
+	register_waker(&e->waker, cx);
+	return KEEL_PENDING;
+}
+
+void base_event_clear(struct base_event *e)
+{
+	e->edge = false;
+}
+
 int base_event_set(struct base_event *e)
 {
 	uint64_t one = 1;

@@ -73,6 +73,10 @@ int base_event_open(struct base_event *e);
 intptr_t base_event_poll(struct base_cx *cx, struct base_event *e);
 /* One write(2). 0 or -errno. */
 int base_event_set(struct base_event *e);
+/* Readiness without reading, as keel_fd: ready with 0 on an edge since the
+ * last clear, or pending; the clear forgets it. */
+intptr_t base_event_ready(struct base_cx *cx, struct base_event *e);
+void base_event_clear(struct base_event *e);
 void base_event_close(struct base_event *e);
 
 /*

@@ -16,11 +16,16 @@
  *   - the median ns/iter, min, max, MAD and p10/p90 over the samples.
  * Then it prints the seed's comparison table (baseline against each
  * runtime), the spread of every cell and ns per operation, or, with
- * --json, one JSON object per cell.
+ * --json, one JSON object per cell. The tables are the program's output
+ * (stdout); errors and progress go through keel_log.
+ *
+ * This file is the keel_bench library, installed with keel-bench.pc, so a
+ * KEEL_BENCH program builds outside keel's tree too.
  */
 #include <errno.h>
 #include <keel/bench.h>
 #include <keel/keel.h>
+#include <keel/log.h>
 #include <keel/sched.h>
 #include <math.h>
 #include <pthread.h>
@@ -88,7 +93,7 @@ static int pin_self(int cpu)
 	CPU_SET(cpu, &set);
 	rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	if (rc) {
-		fprintf(stderr, "keel-bench: cannot pin to CPU %d: %s\n", cpu,
+		keel_log(KEEL_LOG_WARN, "keel-bench: cannot pin to CPU %d: %s", cpu,
 			strerror(rc));
 		return -rc;
 	}
@@ -296,12 +301,12 @@ out:
 		unpin_self();
 	if (rc == -ETIMEDOUT) {
 		res->failed = true;
-		fprintf(stderr, "keel-bench: %s on %s: a run took more than %u s; "
-				"stopped (a lost wake?)\n",
+		keel_log(KEEL_LOG_ERROR, "keel-bench: %s on %s: a run took more than %u s; "
+				"stopped (a lost wake?)",
 			b->name, t->label, opt.timeout_s);
 	} else if (rc < 0) {
 		res->failed = true;
-		fprintf(stderr, "keel-bench: %s on %s: %s\n", b->name, t->label,
+		keel_log(KEEL_LOG_ERROR, "keel-bench: %s on %s: %s", b->name, t->label,
 			keel_strerror(rc));
 	}
 	return rc;
@@ -333,7 +338,7 @@ static int check_list(const char *what, const char *list,
 		size_t len = end ? (size_t)(end - list) : strlen(list);
 
 		if (!ok(list, len)) {
-			fprintf(stderr, "keel-bench: %s: unknown '%.*s' (try --list)\n",
+			keel_log(KEEL_LOG_ERROR, "keel-bench: %s: unknown '%.*s' (try --list)",
 				what, (int)len, list);
 			return -EINVAL;
 		}
@@ -603,7 +608,7 @@ static const char usage[] =
 	"  --timeout=S       a run (one sample) taking longer is a hang: the\n"
 	"                    cell is stopped and reported failed (default 20)\n"
 	"  --json            one JSON object per workload x runtime, one per line\n"
-	"  --progress        say on stderr which cell runs (default: if a tty)\n"
+	"  --progress        log which cell runs (default: if stderr is a tty)\n"
 	"  --list            list the workloads and runtimes, and exit\n"
 	"  --help            this text\n";
 
@@ -625,7 +630,7 @@ static int parse_num(const char *name, const char *v, uint64_t lo,
 	errno = 0;
 	n = strtoull(v, &end, 10);
 	if (!*v || *end || *v == '-' || errno || n < lo || n > hi) {
-		fprintf(stderr, "keel-bench: %s wants %llu..%llu, not '%s'\n",
+		keel_log(KEEL_LOG_ERROR, "keel-bench: %s wants %llu..%llu, not '%s'",
 			name, (unsigned long long)lo, (unsigned long long)hi, v);
 		return -EINVAL;
 	}
@@ -699,10 +704,10 @@ static int parse(int argc, char **argv, bool *list_only)
 			fputs(usage, stdout);
 			return 1;
 		} else if (strncmp(a, "--", 2) == 0) {
-			fprintf(stderr, "keel-bench: unknown option '%s' (try --help)\n", a);
+			keel_log(KEEL_LOG_ERROR, "keel-bench: unknown option '%s' (try --help)", a);
 			rc = -EINVAL;
 		} else if (opt.nnames == MAX_NAMES) {
-			fprintf(stderr, "keel-bench: at most %d names\n", MAX_NAMES);
+			keel_log(KEEL_LOG_ERROR, "keel-bench: at most %d names", MAX_NAMES);
 			rc = -EINVAL;
 		} else {
 			opt.names[opt.nnames++] = a;
@@ -774,7 +779,7 @@ int keel_bench_main(int argc, char **argv)
 		for (size_t i = 0; i < na; i++)
 			found |= strcmp(opt.names[k], sorted[i]->name) == 0;
 		if (!found) {
-			fprintf(stderr, "keel-bench: no workload '%s' (try --list)\n",
+			keel_log(KEEL_LOG_ERROR, "keel-bench: no workload '%s' (try --list)",
 				opt.names[k]);
 			return 2;
 		}
@@ -789,7 +794,7 @@ int keel_bench_main(int argc, char **argv)
 	}
 	nt = make_targets(t);
 	if (!nb || !nt) {
-		fprintf(stderr, "keel-bench: nothing to run (try --list)\n");
+		keel_log(KEEL_LOG_ERROR, "keel-bench: nothing to run (try --list)");
 		return 2;
 	}
 	pthread_getaffinity_np(pthread_self(), sizeof(initial_mask), &initial_mask);
@@ -807,7 +812,7 @@ int keel_bench_main(int argc, char **argv)
 			if (!t[ti].sched && !chosen[i]->baseline)
 				continue;
 			if (opt.progress)
-				fprintf(stderr, "keel-bench: %s on %s...\n",
+				keel_log(KEEL_LOG_INFO, "keel-bench: %s on %s...",
 					chosen[i]->name, t[ti].label);
 			if (run_cell(chosen[i], &t[ti], &res[i][ti]) < 0)
 				failed = true;

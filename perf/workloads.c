@@ -12,6 +12,8 @@
  *   poll_reactor     300 tasks x 300 trips through a user-space readiness
  *                    source (keel_ready): set -> pending -> reactor wake
  *   poll_reactor_fd  the same through an eventfd and epoll (keel_event)
+ *   poll_reactor_fd_ready  the same as tokio's AsyncFd: write on pending,
+ *                    never read; readiness cleared in user space (keel_fd)
  *   yield_many       200 tasks x 1,000 yields
  *   ping_pong        1,000 pairs of tasks exchanging a message each way
  *                    through a oneshot (oneshot.h)
@@ -23,6 +25,8 @@
 #include <keel/keel.h>
 #include <keel/kernel.h>
 #include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "baseline.h"
 #include "oneshot.h"
@@ -395,6 +399,130 @@ KEEL_BENCH(poll_reactor_fd, struct fan,
 	KEEL_BEGIN(f);
 	rc = spawn_n(cx, REACTOR_TASKS, reactor_fd_task, reactor_fd_drop,
 		     &(struct reactor_fd){ 0 }, sizeof(struct reactor_fd));
+	if (rc < 0)
+		KEEL_RETURN(f, rc);
+	for (f->i = 0; f->i < REACTOR_TASKS; f->i++) {
+		KEEL_AWAIT(f, f->r, keel_join_poll(cx, joins[f->i]));
+		if (f->r < 0) {
+			while (++f->i < REACTOR_TASKS)
+				keel_join_abort(joins[f->i]);
+			KEEL_RETURN(f, f->r);
+		}
+	}
+	KEEL_END(f);
+}
+
+/* ------------------------------------------------ poll_reactor_fd_ready */
+
+/* poll_reactor_fd as tokio's AsyncFd does it: on pending the task writes
+ * its eventfd; when epoll reports the edge it clears the readiness in user
+ * space (clear_ready) and never reads. Every write to an eventfd is a new
+ * edge, so a trip is one write(2) and its share of an epoll_wait. */
+struct reactor_ready {
+	struct keel_fd h;
+	int efd; /* -1 until opened */
+	unsigned depth;
+};
+
+static int efd_write(int fd)
+{
+	uint64_t one = 1;
+
+	return write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one) ? 0 : -errno;
+}
+
+static intptr_t reactor_ready_task(void *frame, struct keel_cx *cx)
+{
+	struct reactor_ready *t = frame;
+	int rc;
+
+	if (t->efd < 0) {
+		t->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (t->efd < 0)
+			return -errno;
+		rc = keel_fd_open(cx, &t->h, t->efd);
+		if (rc < 0)
+			return rc;
+	}
+	for (;;) {
+		intptr_t r = keel_fd_read_ready(cx, &t->h);
+
+		if (r == KEEL_PENDING) {
+			rc = efd_write(t->efd);
+			return rc < 0 ? rc : KEEL_PENDING;
+		}
+		if (r < 0)
+			return r;
+		keel_fd_clear_read_ready(&t->h);
+		if (++t->depth == REACTOR_TRIPS)
+			return 0;
+	}
+}
+
+static void reactor_ready_drop(void *frame)
+{
+	struct reactor_ready *t = frame;
+
+	if (t->h.impl)
+		keel_fd_close(&t->h);
+	if (t->efd >= 0)
+		close(t->efd);
+}
+
+static intptr_t base_reactor_ready_task(void *frame, struct base_cx *cx)
+{
+	struct base_reactor_fd *t = frame;
+	int rc;
+
+	if (!t->ev.open) {
+		rc = base_event_open(&t->ev);
+		if (rc < 0)
+			return rc;
+		t->ev.edge = false; /* as keel_fd: not ready until an edge */
+	}
+	for (;;) {
+		intptr_t r = base_event_ready(cx, &t->ev);
+
+		if (r == KEEL_PENDING) {
+			rc = base_event_set(&t->ev);
+			return rc < 0 ? rc : KEEL_PENDING;
+		}
+		base_event_clear(&t->ev);
+		if (++t->depth == REACTOR_TRIPS) {
+			base_event_close(&t->ev);
+			return 0;
+		}
+	}
+}
+
+BASE_BENCH(base_poll_reactor_fd_ready, struct fan)
+{
+	int rc;
+
+	KEEL_BEGIN(f);
+	rc = base_spawn_n(cx, REACTOR_TASKS, base_reactor_ready_task,
+			  &(struct base_reactor_fd){ .ev.fd = -1 },
+			  sizeof(struct base_reactor_fd));
+	if (rc < 0)
+		KEEL_RETURN(f, rc);
+	for (f->i = 0; f->i < REACTOR_TASKS; f->i++) {
+		KEEL_AWAIT(f, f->r, base_join_poll(cx, base_joins[f->i]));
+		if (f->r < 0)
+			KEEL_RETURN(f, f->r); /* the others leak: a bench */
+	}
+	KEEL_END(f);
+}
+
+KEEL_BENCH(poll_reactor_fd_ready, struct fan,
+	   .ops = REACTOR_TASKS * REACTOR_TRIPS, .op = "trip",
+	   .what = "poll_reactor_fd as tokio's AsyncFd: write on pending, no read (keel_fd)",
+	   .baseline = base_poll_reactor_fd_ready)
+{
+	int rc;
+
+	KEEL_BEGIN(f);
+	rc = spawn_n(cx, REACTOR_TASKS, reactor_ready_task, reactor_ready_drop,
+		     &(struct reactor_ready){ .efd = -1 }, sizeof(struct reactor_ready));
 	if (rc < 0)
 		KEEL_RETURN(f, rc);
 	for (f->i = 0; f->i < REACTOR_TASKS; f->i++) {

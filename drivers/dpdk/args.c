@@ -21,7 +21,7 @@
 
 static int bad(const char *key, const char *val, const char *want)
 {
-	fprintf(stderr, PFX "bad value '%s' for %s (%s)\n", val, key, want);
+	keel_log(KEEL_LOG_ERROR, PFX "bad value '%s' for %s (%s)", val, key, want);
 	return -EINVAL;
 }
 
@@ -34,7 +34,7 @@ static int parse_uint(const char *key, const char *val, unsigned long lo,
 	errno = 0;
 	v = strtoul(val, &end, 10);
 	if (!isdigit((unsigned char)val[0]) || errno || *end || v < lo || v > hi) {
-		fprintf(stderr, PFX "bad value '%s' for %s (%lu..%lu)\n", val,
+		keel_log(KEEL_LOG_ERROR, PFX "bad value '%s' for %s (%lu..%lu)", val,
 			key, lo, hi);
 		return -EINVAL;
 	}
@@ -60,7 +60,7 @@ static int parse_ifaddr(struct keel__dpdk_opts *o, char *val)
 	int rc;
 
 	if (o->n_addrs == KEEL_NET_MAX_ADDRS) {
-		fprintf(stderr, PFX "at most %d ip= options\n", KEEL_NET_MAX_ADDRS);
+		keel_log(KEEL_LOG_ERROR, PFX "at most %d ip= options", KEEL_NET_MAX_ADDRS);
 		return -EINVAL;
 	}
 	if (!slash)
@@ -105,7 +105,7 @@ static int parse_choice(const char *key, const char *val, const char *yes,
 		*out = false;
 		return 0;
 	}
-	fprintf(stderr, PFX "bad value '%s' for %s (%s or %s)\n", val, key,
+	keel_log(KEEL_LOG_ERROR, PFX "bad value '%s' for %s (%s or %s)", val, key,
 		yes, no);
 	return -EINVAL;
 }
@@ -117,9 +117,8 @@ static int parse_option(struct keel__dpdk_opts *o, char *tok)
 	char *val;
 
 	if (!eq || eq == tok) {
-		fprintf(stderr,
-			PFX "'%s' is not a keel option (key=value; EAL "
-			"arguments go after a lone --)\n", tok);
+		keel_log(KEEL_LOG_ERROR, PFX "'%s' is not a keel option (key=value; EAL "
+			"arguments go after a lone --)", tok);
 		return -EINVAL;
 	}
 	*eq = '\0';
@@ -171,9 +170,8 @@ static int parse_option(struct keel__dpdk_opts *o, char *tok)
 		return parse_choice(key, val, "sw", "auto", &o->csum_sw);
 	if (strcmp(key, "garp") == 0)
 		return parse_choice(key, val, "1", "0", &o->garp);
-	fprintf(stderr,
-		PFX "unknown option '%s' (ip, gw, port, queues, queue, rxd, "
-		"txd, mbufs, sockq, txbuf, mtu, mac, park, csum, garp)\n", key);
+	keel_log(KEEL_LOG_ERROR, PFX "unknown option '%s' (ip, gw, port, queues, queue, rxd, "
+		"txd, mbufs, sockq, txbuf, mtu, mac, park, csum, garp)", key);
 	return -EINVAL;
 }
 
@@ -231,10 +229,9 @@ int keel__dpdk_opts_parse(const char *args, struct keel__dpdk_opts *o)
 	o->busy = true;
 	o->garp = true;
 	if (!args || !*args) {
-		fprintf(stderr,
-			PFX "no arguments: --driver='dpdk:ip=A.B.C.D/LEN -- "
+		keel_log(KEEL_LOG_ERROR, PFX "no arguments: --driver='dpdk:ip=A.B.C.D/LEN -- "
 			"EAL-ARGS' (e.g. dpdk:ip=198.18.0.1/24 -- --no-huge "
-			"--no-pci -m 256 --vdev=net_ring0)\n");
+			"--no-pci -m 256 --vdev=net_ring0)");
 		return -EINVAL;
 	}
 	o->buf = strdup(args);
@@ -264,10 +261,9 @@ int keel__dpdk_opts_parse(const char *args, struct keel__dpdk_opts *o)
 	if (rc < 0)
 		goto out;
 	if (!o->n_addrs) {
-		fprintf(stderr,
-			PFX "no local address: add ip=A.B.C.D/LEN before the "
+		keel_log(KEEL_LOG_ERROR, PFX "no local address: add ip=A.B.C.D/LEN before the "
 			"EAL arguments (e.g. dpdk:ip=198.18.0.1/24 -- "
-			"--no-huge ...)\n");
+			"--no-huge ...)");
 		rc = -EINVAL;
 		goto out;
 	}

@@ -51,10 +51,9 @@ struct rte_mbuf *keel__dpdk_alloc(struct keel__dpdk *d)
 		KEEL__DSTAT_ADD(d, mbuf_alloc_failed, 1);
 		if (!d->warned_nomem) {
 			d->warned_nomem = true;
-			fprintf(stderr,
-				PFX "port %u queue %u: mempool exhausted (%u "
+			keel_log(KEEL_LOG_WARN, PFX "port %u queue %u: mempool exhausted (%u "
 				"mbufs): sends fail with ENOBUFS until mbufs "
-				"come back; raise mbufs= or lower sockq=\n",
+				"come back; raise mbufs= or lower sockq=",
 				d->port_id, d->queue, d->pool->size);
 		}
 	}
@@ -793,7 +792,7 @@ static unsigned pow2_at_least(unsigned n)
 	return p;
 }
 
-/* The one stderr line a port gets at startup. */
+/* The one line a port logs at startup (KEEL_LOG_INFO). */
 static void report(const struct keel__dpdk *d)
 {
 	const struct keel__dpdk_port *p = d->port;
@@ -803,10 +802,9 @@ static void report(const struct keel__dpdk *d)
 
 	if (rte_eth_link_get_nowait(d->port_id, &link) == 0)
 		rte_eth_link_to_str(lk, sizeof(lk), &link);
-	fprintf(stderr,
-		"keel: dpdk: port %u (%s) %02x:%02x:%02x:%02x:%02x:%02x%s, %s; "
+	keel_log(KEEL_LOG_INFO, "keel: dpdk: port %u (%s) %02x:%02x:%02x:%02x:%02x:%02x%s, %s; "
 		"%u queue(s), rss %s; rxd %u txd %u, %u mbufs/queue; tx csum "
-		"%s, rx csum %s; mtu %u; park %s; EAL %s\n",
+		"%s, rx csum %s; mtu %u; park %s; EAL %s",
 		p->id, p->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
 		memcmp(mac, p->mac.addr_bytes, 6) ? " (mac=)" :
 		p->mac_generated ? " (generated)" : "", lk, p->nb_queues, p->rss ? "on" : "off", p->rxd, p->txd,
@@ -830,9 +828,8 @@ static void mac_override(struct keel__dpdk *d, const struct keel__dpdk_opts *o)
 	if (rte_eth_dev_default_mac_addr_set(d->port_id, &a) == 0)
 		return;
 	if (rte_eth_promiscuous_enable(d->port_id) == 0)
-		fprintf(stderr,
-			PFX "port %u cannot take mac=%02x:%02x:%02x:%02x:%02x:%02x:"
-			" promiscuous mode instead\n", d->port_id, o->mac[0],
+		keel_log(KEEL_LOG_WARN, PFX "port %u cannot take mac=%02x:%02x:%02x:%02x:%02x:%02x:"
+			" promiscuous mode instead", d->port_id, o->mac[0],
 			o->mac[1], o->mac[2], o->mac[3], o->mac[4], o->mac[5]);
 }
 
@@ -853,10 +850,9 @@ static int net_setup(struct keel__dpdk *d, const struct keel__dpdk_opts *o)
 	cfg.mtu = d->mtu;
 	rc = keel_net_create(&cfg, &d->net);
 	if (rc < 0)
-		fprintf(stderr,
-			PFX "bad address setup (ip=, gw=, mac=): %s (the "
+		keel_log(KEEL_LOG_ERROR, PFX "bad address setup (ip=, gw=, mac=): %s (the "
 			"gateway must be on one of our subnets, the MAC "
-			"unicast and not zero)\n", strerror(-rc));
+			"unicast and not zero)", strerror(-rc));
 	return rc;
 }
 

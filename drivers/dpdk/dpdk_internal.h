@@ -20,6 +20,7 @@
 
 #include <keel/dpdk.h>
 #include <keel/list.h>
+#include <keel/log.h>
 #include <keel/net.h>
 
 #include <errno.h>

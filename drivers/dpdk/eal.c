@@ -19,6 +19,7 @@
  */
 #include "dpdk_internal.h"
 
+#include <keel/log.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -125,7 +126,13 @@ static bool app_eal_running(void)
 	return rte_lcore_count() > 0 && rte_eal_get_runtime_dir()[0] != '\0';
 }
 
-/* Copy what EAL wrote to stderr (in \p f) to stderr, each line once. */
+/* One line EAL wrote, to keel's log (without its newline). */
+static void replay(const char *line)
+{
+	keel_log(KEEL_LOG_ERROR, "%.*s", (int)strcspn(line, "\n"), line);
+}
+
+/* Pass what EAL wrote to stderr (in \p f) to keel's log, each line once. */
 static void replay_once(FILE *f)
 {
 	char lines[32][256];
@@ -138,10 +145,10 @@ static void replay_once(FILE *f)
 		for (unsigned i = 0; i < n && !seen; i++)
 			seen = strcmp(lines[i], lines[n]) == 0;
 		if (!seen)
-			fputs(lines[n++], stderr);
+			replay(lines[n++]);
 	}
 	while (fgets(lines[0], sizeof(lines[0]), f)) /* past 32: as they are */
-		fputs(lines[0], stderr);
+		replay(lines[0]);
 }
 
 static int eal_start(const struct keel__dpdk_opts *o)
@@ -155,7 +162,7 @@ static int eal_start(const struct keel__dpdk_opts *o)
 	bool restore = false;
 
 	if (o->eal_argc + 8 > 64) {
-		fprintf(stderr, PFX "too many EAL arguments (%d)\n", o->eal_argc);
+		keel_log(KEEL_LOG_ERROR, PFX "too many EAL arguments (%d)", o->eal_argc);
 		return -E2BIG;
 	}
 	argv[argc++] = (char *)"keel";
@@ -224,20 +231,19 @@ static int eal_start(const struct keel__dpdk_opts *o)
 		pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
 	if (rc < 0) {
 		if (err == EALREADY) {
-			fprintf(stderr,
-				PFX "EAL cannot be started: an earlier attempt "
+			keel_log(KEEL_LOG_ERROR, PFX "EAL cannot be started: an earlier attempt "
 				"in this process got past argument parsing "
-				"and failed (EAL starts once per process)\n");
+				"and failed (EAL starts once per process)");
 			return -EALREADY;
 		}
-		fprintf(stderr, PFX "rte_eal_init failed: %s (EAL arguments: %s)\n",
-				err == EINVAL ? "bad EAL arguments" : rte_strerror(err),
-				o->eal_text);
+		keel_log(KEEL_LOG_ERROR, PFX "rte_eal_init failed: %s (EAL arguments: %s)",
+			err == EINVAL ? "bad EAL arguments" : rte_strerror(err),
+			o->eal_text);
 		return err > 0 ? -err : -EINVAL;
 	}
 	if (rc < argc - 1) {
 		/* EAL stops at the first token that is not its option. */
-		fprintf(stderr, PFX "'%s' is not an EAL argument (EAL arguments: %s)\n",
+		keel_log(KEEL_LOG_ERROR, PFX "'%s' is not an EAL argument (EAL arguments: %s)",
 			argv[rc + 1], o->eal_text);
 		rte_eal_cleanup();
 		if (!o->user_prefix)
@@ -263,33 +269,29 @@ static int eal_join(const struct keel__dpdk_opts *o)
 			g.state = EAL_APP;
 			return 0;
 		}
-		fprintf(stderr,
-			PFX "no EAL arguments and EAL is not running: give them "
+		keel_log(KEEL_LOG_ERROR, PFX "no EAL arguments and EAL is not running: give them "
 			"after a lone -- (e.g. dpdk:ip=198.18.0.1/24 -- --no-huge "
-			"--no-pci -m 256 --vdev=net_ring0)\n");
+			"--no-pci -m 256 --vdev=net_ring0)");
 		return -EINVAL;
 	case EAL_OURS:
 		if (o->eal_argc && strcmp(o->eal_text, g.text) != 0) {
-			fprintf(stderr,
-				PFX "EAL already runs in this process with '%s': "
-				"give the same EAL arguments or none\n", g.text);
+			keel_log(KEEL_LOG_ERROR, PFX "EAL already runs in this process with '%s': "
+				"give the same EAL arguments or none", g.text);
 			return -EALREADY;
 		}
 		return 0;
 	case EAL_APP:
 		if (o->eal_argc) {
-			fprintf(stderr,
-				PFX "the application started EAL: give keel "
-				"options only, without EAL arguments\n");
+			keel_log(KEEL_LOG_ERROR, PFX "the application started EAL: give keel "
+				"options only, without EAL arguments");
 			return -EALREADY;
 		}
 		return 0;
 	case EAL_GONE:
 	default:
-		fprintf(stderr,
-			PFX "EAL was cleaned up when the last DPDK runtime of "
+		keel_log(KEEL_LOG_ERROR, PFX "EAL was cleaned up when the last DPDK runtime of "
 			"this process ended; it cannot start twice in one "
-			"process\n");
+			"process");
 		return -EALREADY;
 	}
 }
@@ -380,28 +382,33 @@ static void pool_put(struct rte_mempool *mp)
 
 /* ----------------------------------------------------------------- ports */
 
-static void list_ports(void)
+/* "what; ports: 0 (name), 1 (name)" as one message. */
+static void no_such_port(const char *what)
 {
+	char list[512] = "";
+	size_t used = 0;
 	uint16_t id;
-	bool any = false;
 
 	RTE_ETH_FOREACH_DEV(id) {
 		char name[RTE_ETH_NAME_MAX_LEN] = "?";
 
 		rte_eth_dev_get_name_by_port(id, name);
-		fprintf(stderr, "%s %u (%s)", any ? "," : " ports:", id, name);
-		any = true;
+		if (used < sizeof(list))
+			used += (size_t)snprintf(list + used, sizeof(list) - used,
+						 "%s %u (%s)", used ? "," : " ports:",
+						 id, name);
 	}
-	fputs(any ? "\n" : " no ports at all\n", stderr);
+	keel_log(KEEL_LOG_ERROR, PFX "%s;%s", what, used ? list : " no ports at all");
 }
 
 static int resolve_port(const struct keel__dpdk_opts *o, uint16_t *id)
 {
+	char what[RTE_ETH_NAME_MAX_LEN + 32];
+
 	if (rte_eth_dev_count_avail() == 0) {
-		fprintf(stderr,
-			PFX "no Ethernet port found: add a virtual device "
+		keel_log(KEEL_LOG_ERROR, PFX "no Ethernet port found: add a virtual device "
 			"(--vdev=net_af_packet0,iface=IFACE, ...) or bind a NIC "
-			"to vfio-pci (EAL arguments: %s)\n",
+			"to vfio-pci (EAL arguments: %s)",
 			g.text ? g.text : "the application's");
 		return -ENODEV;
 	}
@@ -409,13 +416,13 @@ static int resolve_port(const struct keel__dpdk_opts *o, uint16_t *id)
 		*id = (uint16_t)o->port_id;
 		if (rte_eth_dev_is_valid_port(*id))
 			return 0;
-		fprintf(stderr, PFX "port %ld does not exist;", o->port_id);
+		snprintf(what, sizeof(what), "port %ld does not exist", o->port_id);
 	} else {
 		if (rte_eth_dev_get_port_by_name(o->port_name, id) == 0)
 			return 0;
-		fprintf(stderr, PFX "no port named '%s';", o->port_name);
+		snprintf(what, sizeof(what), "no port named '%s'", o->port_name);
 	}
-	list_ports();
+	no_such_port(what);
 	return -ENODEV;
 }
 
@@ -465,14 +472,13 @@ static int port_setup(struct keel__dpdk_port *p, const struct keel__dpdk_opts *o
 	rte_eth_dev_get_name_by_port(p->id, p->name);
 	rc = rte_eth_dev_info_get(p->id, &info);
 	if (rc < 0) {
-		fprintf(stderr, PFX "port %u (%s): no device info: %s\n", p->id,
+		keel_log(KEEL_LOG_ERROR, PFX "port %u (%s): no device info: %s", p->id,
 			p->name, rte_strerror(-rc));
 		return rc;
 	}
 	if (o->queues > info.max_rx_queues || o->queues > info.max_tx_queues) {
-		fprintf(stderr,
-			PFX "port %u (%s) has at most %u RX and %u TX queues; "
-			"queues=%u asks for more\n", p->id, p->name,
+		keel_log(KEEL_LOG_ERROR, PFX "port %u (%s) has at most %u RX and %u TX queues; "
+			"queues=%u asks for more", p->id, p->name,
 			info.max_rx_queues, info.max_tx_queues, o->queues);
 		return -EINVAL;
 	}
@@ -513,7 +519,7 @@ static int port_setup(struct keel__dpdk_port *p, const struct keel__dpdk_opts *o
 		rc = rte_eth_dev_configure(p->id, p->nb_queues, p->nb_queues, &conf);
 	}
 	if (rc < 0) {
-		fprintf(stderr, PFX "port %u (%s): cannot configure %u queue(s): %s\n",
+		keel_log(KEEL_LOG_ERROR, PFX "port %u (%s): cannot configure %u queue(s): %s",
 			p->id, p->name, p->nb_queues, rte_strerror(-rc));
 		return rc;
 	}
@@ -523,10 +529,9 @@ static int port_setup(struct keel__dpdk_port *p, const struct keel__dpdk_opts *o
 		p->pools[q] = pool_get(p->id, q, p->mbufs, socket);
 		if (!p->pools[q]) {
 			rc = -rte_errno;
-			fprintf(stderr,
-				PFX "port %u (%s) queue %u: cannot allocate %u "
+			keel_log(KEEL_LOG_ERROR, PFX "port %u (%s) queue %u: cannot allocate %u "
 				"mbufs (%.1f MiB): %s; give EAL more memory "
-				"(-m) or lower mbufs=/rxd=/txd=/sockq=\n",
+				"(-m) or lower mbufs=/rxd=/txd=/sockq=",
 				p->id, p->name, q, p->mbufs,
 				p->mbufs * (double)(RTE_MBUF_DEFAULT_BUF_SIZE +
 						    sizeof(struct rte_mbuf)) / 1048576.0,
@@ -539,23 +544,22 @@ static int port_setup(struct keel__dpdk_port *p, const struct keel__dpdk_opts *o
 			rc = rte_eth_tx_queue_setup(p->id, q, txd, (unsigned)socket,
 						    NULL);
 		if (rc < 0) {
-			fprintf(stderr,
-				PFX "port %u (%s) queue %u: setup failed (rxd "
-				"%u, txd %u): %s\n", p->id, p->name, q, rxd, txd,
+			keel_log(KEEL_LOG_ERROR, PFX "port %u (%s) queue %u: setup failed (rxd "
+				"%u, txd %u): %s", p->id, p->name, q, rxd, txd,
 				rte_strerror(-rc));
 			goto err;
 		}
 	}
 	rc = rte_eth_dev_start(p->id);
 	if (rc < 0) {
-		fprintf(stderr, PFX "port %u (%s) will not start: %s\n", p->id,
+		keel_log(KEEL_LOG_ERROR, PFX "port %u (%s) will not start: %s", p->id,
 			p->name, rte_strerror(-rc));
 		goto err;
 	}
 	started = true;
 	rc = rte_eth_macaddr_get(p->id, &p->mac);
 	if (rc < 0) {
-		fprintf(stderr, PFX "port %u (%s): no MAC address: %s\n", p->id,
+		keel_log(KEEL_LOG_ERROR, PFX "port %u (%s): no MAC address: %s", p->id,
 			p->name, rte_strerror(-rc));
 		goto err;
 	}
@@ -582,10 +586,9 @@ static int port_matches(const struct keel__dpdk_port *p,
 	if ((o->has_queues && o->queues != p->nb_queues) || o->rxd != p->rxd ||
 	    o->txd != p->txd || mbufs_per_queue(o) != p->mbufs ||
 	    o->csum_sw != p->csum_sw) {
-		fprintf(stderr,
-			PFX "port %u (%s) is already set up by another keel "
+		keel_log(KEEL_LOG_ERROR, PFX "port %u (%s) is already set up by another keel "
 			"runtime (queues=%u rxd=%u txd=%u mbufs=%u csum=%s): "
-			"give the same settings\n", p->id, p->name, p->nb_queues,
+			"give the same settings", p->id, p->name, p->nb_queues,
 			p->rxd, p->txd, p->mbufs, p->csum_sw ? "sw" : "auto");
 		return -EINVAL;
 	}
@@ -626,17 +629,15 @@ int keel__dpdk_port_acquire(const struct keel__dpdk_opts *o, unsigned queue,
 		goto out;
 	}
 	if (queue >= p->nb_queues) {
-		fprintf(stderr,
-			PFX "port %u (%s) has %u queue(s); this worker needs "
-			"queue %u (queues=N sets the count, queue=N the first)\n",
+		keel_log(KEEL_LOG_ERROR, PFX "port %u (%s) has %u queue(s); this worker needs "
+			"queue %u (queues=N sets the count, queue=N the first)",
 			p->id, p->name, p->nb_queues, queue);
 		rc = -EINVAL;
 		goto out_port;
 	}
 	if (p->claimed & (1ull << queue)) {
-		fprintf(stderr,
-			PFX "queue %u of port %u (%s) is already used by another "
-			"keel runtime in this process (give it another queue=)\n",
+		keel_log(KEEL_LOG_ERROR, PFX "queue %u of port %u (%s) is already used by another "
+			"keel runtime in this process (give it another queue=)",
 			queue, p->id, p->name);
 		rc = -EBUSY;
 		goto out_port;

@@ -11,6 +11,7 @@
  */
 #include "kernel_internal.h"
 
+#include <keel/log.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,9 +88,8 @@ static int parse_args(struct keel__kernel *d, const char *args)
 			lo = 64;
 			hi = KEEL__KERNEL_MAX_BUFSIZE;
 		} else {
-			fprintf(stderr,
-				"keel: kernel driver: unknown argument '%s' "
-				"(takes bufs=N,bufsize=BYTES)\n", tok);
+			keel_log(KEEL_LOG_ERROR, "keel: kernel driver: unknown argument '%s' "
+				"(takes bufs=N,bufsize=BYTES)", tok);
 			rc = -EINVAL;
 			break;
 		}
@@ -97,9 +97,8 @@ static int parse_args(struct keel__kernel *d, const char *args)
 		v = strtoul(eq + 1, &end, 10);
 		if (eq[1] < '0' || eq[1] > '9' || errno || *end || v < lo ||
 		    v > hi) {
-			fprintf(stderr,
-				"keel: kernel driver: bad value '%s' for %s "
-				"(%lu..%lu)\n", eq + 1, tok, lo, hi);
+			keel_log(KEEL_LOG_ERROR, "keel: kernel driver: bad value '%s' for %s "
+				"(%lu..%lu)", eq + 1, tok, lo, hi);
 			rc = -EINVAL;
 			break;
 		}
@@ -130,14 +129,14 @@ static int kernel_create(struct keel_worker *w, const char *args, void **out)
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0) {
 		rc = keel__kernel_err(errno);
-		fprintf(stderr, "keel: kernel driver: epoll_create1: %s\n",
+		keel_log(KEEL_LOG_ERROR, "keel: kernel driver: epoll_create1: %s",
 			strerror(-rc));
 		goto err_free;
 	}
 	d->unpark_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (d->unpark_fd < 0) {
 		rc = keel__kernel_err(errno);
-		fprintf(stderr, "keel: kernel driver: eventfd: %s\n",
+		keel_log(KEEL_LOG_ERROR, "keel: kernel driver: eventfd: %s",
 			strerror(-rc));
 		goto err_epoll;
 	}
@@ -145,7 +144,7 @@ static int kernel_create(struct keel_worker *w, const char *args, void **out)
 	 * a missed drain must not turn into a lost unpark. */
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->unpark_fd, &ev) < 0) {
 		rc = keel__kernel_err(errno);
-		fprintf(stderr, "keel: kernel driver: epoll_ctl: %s\n",
+		keel_log(KEEL_LOG_ERROR, "keel: kernel driver: epoll_ctl: %s",
 			strerror(-rc));
 		goto err_eventfd;
 	}

@@ -536,6 +536,11 @@ static int udp_setopt(void *impl, int opt, const void *arg)
 				    *(const int *)arg)
 			  : set_int(fd, IPPROTO_IP, IP_MULTICAST_TTL,
 				    *(const int *)arg);
+	case KEEL_UDP_OPT_CONNECT: /* keel_udp_connect */
+		if (connect(fd, &((const struct keel_addr *)arg)->sa,
+			    keel_addr_len(arg)) < 0)
+			return keel__kernel_err(errno);
+		return 0;
 	default:
 		return -ENOTSUP;
 	}

@@ -15,6 +15,7 @@
  * payload, relative delay, never an absolute time, so a run on the test
  * clock is reproduced event for event by its seed.
  */
+#include <keel/log.h>
 #include <keel/runtime.h>
 #include <keel/sim.h>
 #include <keel/time.h>
@@ -622,7 +623,7 @@ static int sim_udp_bind(void *drv, struct keel_udp *u,
 
 static int bad_arg(const char *opt, const char *why)
 {
-	fprintf(stderr, "keel: sim: '%s': %s\n", opt, why);
+	keel_log(KEEL_LOG_ERROR, "keel: sim: '%s': %s", opt, why);
 	return -EINVAL;
 }
 
@@ -724,8 +725,8 @@ static int sim_create(struct keel_worker *w, const char *args, void **out)
 	int rc;
 
 	if (keel_worker_migrating(w)) {
-		fprintf(stderr, "keel: sim: runs on the affine schedulers only "
-				"(local, shard), not on a migrating one\n");
+		keel_log(KEEL_LOG_ERROR, "keel: sim: runs on the affine schedulers only "
+				"(local, shard), not on a migrating one");
 		return -ENOTSUP;
 	}
 	d = calloc(1, sizeof(*d));
@@ -757,12 +758,12 @@ static void sim_destroy(void *drv)
 	while (d->socks)
 		sock_free(d->socks);
 	if (d->print)
-		fprintf(stderr, "    sim: sent=%" PRIu64 " delivered=%" PRIu64
+		keel_log(KEEL_LOG_INFO, "    sim: sent=%" PRIu64 " delivered=%" PRIu64
 			" lost=%" PRIu64 " duplicated=%" PRIu64
 			" reordered=%" PRIu64 " corrupted=%" PRIu64
 			" partitioned=%" PRIu64 " no_socket=%" PRIu64
 			" queue_full=%" PRIu64 " echoed=%" PRIu64
-			" trace=%016" PRIx64 "\n",
+			" trace=%016" PRIx64 "",
 			d->st.sent, d->st.delivered, d->st.lost, d->st.duplicated,
 			d->st.reordered, d->st.corrupted, d->st.partitioned,
 			d->st.no_socket, d->st.queue_full, d->st.echoed, d->st.trace);
@@ -789,6 +790,28 @@ static int sim_park(void *drv, int64_t timeout_ns)
 	d->ds.parks++;
 	ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
 	if (poll(&p, 1, ms) > 0 && read(d->efd, &v, sizeof(v)) == sizeof(v))
+		d->ds.wakeups++;
+	return 0;
+}
+
+/* Beside other drivers: nothing comes from outside (deliveries are timers
+ * of the worker's), so the wait fd is the unpark eventfd alone. */
+static int sim_park_prepare(void *drv, int64_t *timeout_ns, int *fd)
+{
+	struct sim *d = drv;
+
+	(void)timeout_ns;
+	d->ds.parks++;
+	*fd = d->efd;
+	return 0;
+}
+
+static int sim_park_finish(void *drv)
+{
+	struct sim *d = drv;
+	uint64_t v;
+
+	if (read(d->efd, &v, sizeof(v)) == sizeof(v))
 		d->ds.wakeups++;
 	return 0;
 }
@@ -827,6 +850,8 @@ const struct keel_driver_ops keel_drv_sim = {
 	.poll = sim_poll,
 	.park = sim_park,
 	.unpark = sim_unpark,
+	.park_prepare = sim_park_prepare,
+	.park_finish = sim_park_finish,
 	.stats = sim_stats,
 	.udp_bind = sim_bind,
 };

@@ -47,18 +47,25 @@ struct keel__xdp_prog {
 static pthread_mutex_t prog_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct keel__xdp_prog *progs;
 
-/* libbpf's own messages are for whoever debugs keel: with KEEL_XDP_DEBUG
- * set they go to stderr, otherwise keel's message says what failed. The
+/* libbpf's own messages are for whoever debugs keel: they are logged at
+ * KEEL_LOG_DEBUG (--verbose), at KEEL_LOG_WARN with KEEL_XDP_DEBUG set;
+ * otherwise keel's message says what failed. The
  * format is libbpf's (clang wants a literal even with a va_list). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
-	if (level == LIBBPF_DEBUG || !getenv("KEEL_XDP_DEBUG"))
+	enum keel_log_level lv = getenv("KEEL_XDP_DEBUG") ? KEEL_LOG_WARN
+							 : KEEL_LOG_DEBUG;
+	char msg[KEEL_LOG_MAX];
+	int n;
+
+	if (level == LIBBPF_DEBUG || !keel_log_enabled(lv))
 		return 0;
-	fputs("keel: xdp: ", stderr);
-	return vfprintf(stderr, fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	keel_log(lv, "keel: xdp: libbpf: %s", msg);
+	return n;
 }
 #pragma GCC diagnostic pop
 
@@ -71,10 +78,9 @@ static int map_fd(struct bpf_object *obj, const char *name)
 
 static void perm_hint(const char *what, const char *ifname, int err)
 {
-	fprintf(stderr,
-		"keel: xdp: %s on %s: %s: it needs CAP_BPF and CAP_NET_ADMIN "
+	keel_log(KEEL_LOG_ERROR, "keel: xdp: %s on %s: %s: it needs CAP_BPF and CAP_NET_ADMIN "
 		"(run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw,"
-		"cap_ipc_lock+ep PROGRAM`)\n",
+		"cap_ipc_lock+ep PROGRAM`)",
 		what, ifname, strerror(err));
 }
 
@@ -87,8 +93,8 @@ static int prog_load(struct keel__xdp_prog *p, const char *ifname)
 				      &oo);
 	if (!p->obj) {
 		err = errno ? errno : EINVAL;
-		fprintf(stderr, "keel: xdp: opening the embedded XDP program: "
-			"%s\n", strerror(err));
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: opening the embedded XDP program: "
+			"%s", strerror(err));
 		return -err;
 	}
 	err = bpf_object__load(p->obj);
@@ -97,9 +103,8 @@ static int prog_load(struct keel__xdp_prog *p, const char *ifname)
 		if (err == EPERM || err == EACCES)
 			perm_hint("loading the XDP program", ifname, err);
 		else
-			fprintf(stderr,
-				"keel: xdp: loading the XDP program for %s: %s "
-				"(KEEL_XDP_DEBUG=1 shows libbpf's log)\n",
+			keel_log(KEEL_LOG_ERROR, "keel: xdp: loading the XDP program for %s: %s "
+				"(--verbose or KEEL_XDP_DEBUG=1 shows libbpf's log)",
 				ifname, strerror(err));
 		return -err;
 	}
@@ -107,7 +112,7 @@ static int prog_load(struct keel__xdp_prog *p, const char *ifname)
 	p->ports_fd = map_fd(p->obj, "keel_ports");
 	p->cfg_fd = map_fd(p->obj, "keel_cfg");
 	if (p->xsks_fd < 0 || p->ports_fd < 0 || p->cfg_fd < 0) {
-		fputs("keel: xdp: the XDP program lacks its maps\n", stderr);
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: the XDP program lacks its maps");
 		return -ENOENT;
 	}
 	return 0;
@@ -129,8 +134,7 @@ static int prog_attach(struct keel__xdp_prog *p, const struct keel__xdp *d)
 	int fd = -EOPNOTSUPP;
 
 	if (pfd < 0) {
-		fputs("keel: xdp: the XDP program is missing its entry\n",
-		      stderr);
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: the XDP program is missing its entry");
 		return -ENOENT;
 	}
 	if (d->mode != KEEL__XDP_GENERIC) {
@@ -150,11 +154,10 @@ static int prog_attach(struct keel__xdp_prog *p, const struct keel__xdp *d)
 	switch (-fd) {
 	case EBUSY:
 	case EEXIST:
-		fprintf(stderr,
-			"keel: xdp: another XDP program is attached to %s "
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: another XDP program is attached to %s "
 			"(`ip link show dev %s` shows it; remove it with "
 			"`ip link set dev %s xdp off` or `xdp-loader unload %s "
-			"--all`, or stop the keel process that holds it)\n",
+			"--all`, or stop the keel process that holds it)",
 			d->ifname, d->ifname, d->ifname, d->ifname);
 		break;
 	case EPERM:
@@ -162,20 +165,18 @@ static int prog_attach(struct keel__xdp_prog *p, const struct keel__xdp *d)
 		perm_hint("attaching the XDP program", d->ifname, -fd);
 		break;
 	case EOPNOTSUPP:
-		fprintf(stderr,
-			"keel: xdp: %s's driver has no native XDP: use "
-			"mode=generic (or mode=auto)\n", d->ifname);
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: %s's driver has no native XDP: use "
+			"mode=generic (or mode=auto)", d->ifname);
 		break;
 	case ERANGE:
-		fprintf(stderr,
-			"keel: xdp: %s's MTU is too large for native XDP "
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: %s's MTU is too large for native XDP "
 			"(lower it, e.g. `ip link set dev %s mtu 1500`, on it "
-			"and its peer) or use mode=generic\n",
+			"and its peer) or use mode=generic",
 			d->ifname, d->ifname);
 		break;
 	default:
-		fprintf(stderr, "keel: xdp: attaching the XDP program to %s: "
-			"%s\n", d->ifname, strerror(-fd));
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: attaching the XDP program to %s: "
+			"%s", d->ifname, strerror(-fd));
 	}
 	return fd;
 }
@@ -199,8 +200,8 @@ static int prog_add_addrs(struct keel__xdp_prog *p, const struct keel__xdp *d)
 	if (bpf_map_update_elem(p->cfg_fd, &key, &p->cfg, BPF_ANY) < 0) {
 		int err = errno;
 
-		fprintf(stderr, "keel: xdp: setting the XDP program's addresses: "
-			"%s\n", strerror(err));
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: setting the XDP program's addresses: "
+			"%s", strerror(err));
 		return -err;
 	}
 	return 0;

@@ -161,15 +161,14 @@ static int umem_error(const struct keel__xdp *d, const char *what, int rc)
 	case ENOMEM:
 	case ENOBUFS:
 	case EPERM:
-		fprintf(stderr,
-			"keel: xdp: %s for %s: %s: the UMEM (%zu KiB) is locked "
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: %s for %s: %s: the UMEM (%zu KiB) is locked "
 			"memory: run as root or with CAP_IPC_LOCK, or raise "
 			"RLIMIT_MEMLOCK (`ulimit -l`), or use fewer frames "
-			"(frames=N)\n",
+			"(frames=N)",
 			what, d->ifname, strerror(-rc), d->area_size / 1024);
 		break;
 	default:
-		fprintf(stderr, "keel: xdp: %s for %s: %s\n", what, d->ifname,
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: %s for %s: %s", what, d->ifname,
 			strerror(-rc));
 	}
 	return rc;
@@ -179,27 +178,24 @@ static int socket_error(const struct keel__xdp *d, int rc)
 {
 	switch (-rc) {
 	case EINVAL:
-		fprintf(stderr,
-			"keel: xdp: AF_XDP socket on %s queue %u: %s: does the "
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: AF_XDP socket on %s queue %u: %s: does the "
 			"queue exist? (`ethtool -l %s` lists them; a veth gets "
-			"more with `ethtool -L %s rx N tx N`)\n",
+			"more with `ethtool -L %s rx N tx N`)",
 			d->ifname, d->queue, strerror(-rc), d->ifname, d->ifname);
 		break;
 	case EBUSY:
-		fprintf(stderr,
-			"keel: xdp: %s queue %u already has an AF_XDP socket "
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: %s queue %u already has an AF_XDP socket "
 			"(another keel process, or another worker with the same "
-			"queue=)\n", d->ifname, d->queue);
+			"queue=)", d->ifname, d->queue);
 		break;
 	case EPERM:
 	case EACCES:
-		fprintf(stderr,
-			"keel: xdp: AF_XDP socket on %s: %s: it needs "
-			"CAP_NET_RAW and CAP_NET_ADMIN (run as root)\n",
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: AF_XDP socket on %s: %s: it needs "
+			"CAP_NET_RAW and CAP_NET_ADMIN (run as root)",
 			d->ifname, strerror(-rc));
 		break;
 	default:
-		fprintf(stderr, "keel: xdp: AF_XDP socket on %s queue %u: %s\n",
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: AF_XDP socket on %s queue %u: %s",
 			d->ifname, d->queue, strerror(-rc));
 	}
 	return rc;

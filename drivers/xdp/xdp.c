@@ -47,7 +47,7 @@ struct xdp_args {
 
 static int bad_arg(const char *what, const char *text)
 {
-	fprintf(stderr, "keel: xdp: bad %s '%s' (xdp:" USAGE ")\n", what, text);
+	keel_log(KEEL_LOG_ERROR, "keel: xdp: bad %s '%s' (xdp:" USAGE ")", what, text);
 	return -EINVAL;
 }
 
@@ -142,8 +142,7 @@ static int parse_args(const char *args, struct xdp_args *a)
 	a->rxq = KEEL__XDP_RXQ;
 	a->mode = KEEL__XDP_AUTO;
 	if (!args || !*args || *args == ',') {
-		fputs("keel: xdp: name the interface: --driver=xdp:" USAGE "\n",
-		      stderr);
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: name the interface: --driver=xdp:" USAGE "");
 		return -EINVAL;
 	}
 	copy = strdup(args);
@@ -185,9 +184,8 @@ static int read_iface(struct keel__xdp *d, const struct xdp_args *a,
 
 	d->ifindex = (int)if_nametoindex(a->ifname);
 	if (!d->ifindex) {
-		fprintf(stderr,
-			"keel: xdp: no network interface named '%s' in this "
-			"network namespace (`ip link` lists them)\n", a->ifname);
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: no network interface named '%s' in this "
+			"network namespace (`ip link` lists them)", a->ifname);
 		return -ENODEV;
 	}
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -197,7 +195,7 @@ static int read_iface(struct keel__xdp *d, const struct xdp_args *a,
 	strcpy(ifr.ifr_name, a->ifname);
 	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0 ||
 	    ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-		fprintf(stderr, "keel: xdp: %s is not an Ethernet interface\n",
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: %s is not an Ethernet interface",
 			a->ifname);
 		rc = -ENOTSUP;
 		goto out;
@@ -208,8 +206,8 @@ static int read_iface(struct keel__xdp *d, const struct xdp_args *a,
 		goto out;
 	d->mtu = (unsigned)ifr.ifr_mtu;
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP))
-		fprintf(stderr, "keel: xdp: warning: %s is down "
-			"(`ip link set dev %s up`)\n", a->ifname, a->ifname);
+		keel_log(KEEL_LOG_WARN, "keel: xdp: warning: %s is down "
+			"(`ip link set dev %s up`)", a->ifname, a->ifname);
 
 	if (a->have_ip) {
 		cfg->addrs[0] = a->ip;
@@ -235,9 +233,8 @@ static int read_iface(struct keel__xdp *d, const struct xdp_args *a,
 	}
 	freeifaddrs(ifa);
 	if (!cfg->n_addrs) {
-		fprintf(stderr,
-			"keel: xdp: %s has no IPv4 address: add one (`ip addr "
-			"add A.B.C.D/P dev %s`) or pass ip=A.B.C.D/P\n",
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: %s has no IPv4 address: add one (`ip addr "
+			"add A.B.C.D/P dev %s`) or pass ip=A.B.C.D/P",
 			a->ifname, a->ifname);
 		rc = -EADDRNOTAVAIL;
 	}
@@ -256,9 +253,8 @@ static void report_mode(const struct keel__xdp *d)
 	const struct keel_net_config *c = keel_net_config_get(d->net);
 
 	inet_ntop(AF_INET, &c->addrs[0].addr, ip, sizeof(ip));
-	fprintf(stderr,
-		"keel: xdp: %s queue %u: %s mode, %s, %s; %s/%u, %u frames of "
-		"%u B\n",
+	keel_log(KEEL_LOG_ERROR, "keel: xdp: %s queue %u: %s mode, %s, %s; %s/%u, %u frames of "
+		"%u B",
 		d->ifname, d->queue,
 		keel__xdp_prog_native(d->prog) ? "native" : "generic",
 		d->zerocopy ? "zero-copy" : "copy",
@@ -294,8 +290,8 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 	d->rxq_len = a.rxq;
 	d->now = keel__xdp_clock();
 	if (d->queue >= KEEL_XDP_MAX_QUEUES) {
-		fprintf(stderr, "keel: xdp: queue %u is past the last one keel "
-			"serves (%u)\n", d->queue, KEEL_XDP_MAX_QUEUES - 1);
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: queue %u is past the last one keel "
+			"serves (%u)", d->queue, KEEL_XDP_MAX_QUEUES - 1);
 		rc = -EINVAL;
 		goto err;
 	}
@@ -307,8 +303,8 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 	/* A frame holds its headroom and the largest Ethernet frame. */
 	d->frame_size = d->mtu + 14 + KEEL__XDP_DATA_OFF <= 2048 ? 2048 : 4096;
 	if (d->mtu + 14 + KEEL__XDP_DATA_OFF > d->frame_size) {
-		fprintf(stderr, "keel: xdp: %s's MTU %u is too large for AF_XDP "
-			"frames (at most %u)\n", d->ifname, d->mtu,
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: %s's MTU %u is too large for AF_XDP "
+			"frames (at most %u)", d->ifname, d->mtu,
 			4096 - 14 - KEEL__XDP_DATA_OFF);
 		rc = -EINVAL;
 		goto err;
@@ -320,8 +316,8 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 	cfg.arp_queue_len = 256;
 	rc = keel_net_create(&cfg, &d->net);
 	if (rc < 0) {
-		fprintf(stderr, "keel: xdp: %s: bad address configuration "
-			"(ip=/gw=, or the interface's)\n", d->ifname);
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: %s: bad address configuration "
+			"(ip=/gw=, or the interface's)", d->ifname);
 		goto err;
 	}
 
@@ -332,7 +328,7 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 	}
 	rc = keel__xdp_neigh_open(d);
 	if (rc < 0) {
-		fprintf(stderr, "keel: xdp: rtnetlink socket: %s\n",
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: rtnetlink socket: %s",
 			strerror(-rc));
 		goto err;
 	}
@@ -344,8 +340,8 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 		goto err;
 	rc = keel__xdp_prog_set_xsk(d->prog, d->queue, d->fd);
 	if (rc < 0) {
-		fprintf(stderr, "keel: xdp: adding the socket of %s queue %u "
-			"to the XSKMAP: %s\n", d->ifname, d->queue,
+		keel_log(KEEL_LOG_ERROR, "keel: xdp: adding the socket of %s queue %u "
+			"to the XSKMAP: %s", d->ifname, d->queue,
 			strerror(-rc));
 		goto err;
 	}
@@ -358,6 +354,23 @@ err:
 	return rc;
 }
 
+/* The counters at destroy, through the log one line at a time. */
+static void log_stats(const struct keel_xdp_stats *s)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+
+	if (!f)
+		return;
+	keel_xdp_stats_print(s, f);
+	fclose(f);
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		keel_log(KEEL_LOG_INFO, "%s", line);
+	free(text);
+}
+
 static void xdp_destroy(void *drv)
 {
 	struct keel__xdp *d = drv;
@@ -368,7 +381,7 @@ static void xdp_destroy(void *drv)
 		struct keel_xdp_stats s;
 
 		keel_xdp_stats_read(d, &s);
-		keel_xdp_stats_print(&s, stderr);
+		log_stats(&s);
 	}
 	/* Sockets the application leaked: their wakers hold tasks. */
 	keel__xdp_udp_close_all(d);

@@ -25,6 +25,7 @@
 
 #include <keel/driver.h>
 #include <keel/list.h>
+#include <keel/log.h>
 #include <keel/net.h>
 #include <keel/xdp.h>
 

@@ -6,6 +6,7 @@
  * operations are on the inbox, when a wake arrives from another thread.
  */
 #include <errno.h>
+#include <keel/log.h>
 #include <keel/sched.h>
 #include <keel/sched_local.h>
 #include <stdlib.h>
@@ -20,9 +21,8 @@ static int local_create(struct keel_runtime *rt, unsigned workers, void **out)
 	int rc;
 
 	if (workers > 1) {
-		fprintf(stderr, "keel: sched 'local' runs one worker, not %u "
-				"(choose pool, steal or shard for more)\n",
-			workers);
+		keel_log(KEEL_LOG_ERROR, "keel: sched 'local' runs one worker, "
+			 "not %u (choose pool, steal or shard for more)", workers);
 		return -EINVAL;
 	}
 	l = calloc(1, sizeof(*l));

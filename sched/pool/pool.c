@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <keel/driver.h>
+#include <keel/log.h>
 #include <keel/sched_pool.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -143,9 +144,9 @@ static void pool_block_on(void *s, struct keel_join *root)
 	for (; p->started < p->n; p->started++)
 		if (pthread_create(&p->th[p->started], NULL, pool_thread,
 				   p->w[p->started]) != 0) {
-			fprintf(stderr, "keel: sched pool: cannot start worker "
-					"thread %u; running with %u\n",
-				p->started, p->started);
+			keel_log(KEEL_LOG_WARN, "keel: sched pool: cannot start "
+				 "worker thread %u; running with %u",
+				 p->started, p->started);
 			break;
 		}
 	keel_worker_run(p->w[0], root);

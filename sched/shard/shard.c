@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <keel/driver.h>
+#include <keel/log.h>
 #include <keel/shard.h>
 #include <pthread.h>
 #include <stdalign.h>
@@ -229,7 +230,7 @@ static int shard_create(struct keel_runtime *rt, unsigned workers, void **out)
 		workers = n > 0 ? (unsigned)n : 1;
 	}
 	if (workers > SHARD_MAX) {
-		fprintf(stderr, "keel: sched shard: at most %d shards\n", SHARD_MAX);
+		keel_log(KEEL_LOG_ERROR, "keel: sched shard: at most %d shards", SHARD_MAX);
 		return -EINVAL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -275,8 +276,8 @@ static void shard_block_on(void *sp, struct keel_join *root)
 	for (; s->started < s->n; s->started++)
 		if (pthread_create(&s->th[s->started], NULL, shard_thread,
 				   s->w[s->started]) != 0) {
-			fprintf(stderr, "keel: sched shard: cannot start shard "
-					"%u's thread\n", s->started);
+			keel_log(KEEL_LOG_WARN, "keel: sched shard: cannot start "
+				 "shard %u's thread", s->started);
 			break;
 		}
 	keel_worker_run(s->w[0], root);

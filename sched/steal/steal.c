@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <keel/driver.h>
+#include <keel/log.h>
 #include <keel/sched_steal.h>
 #include <pthread.h>
 #include <stdalign.h>
@@ -280,9 +281,9 @@ static void steal_block_on(void *sp, struct keel_join *root)
 	for (; s->started < s->n; s->started++)
 		if (pthread_create(&s->ws[s->started].th, NULL, steal_thread,
 				   s->ws[s->started].w) != 0) {
-			fprintf(stderr, "keel: sched steal: cannot start worker "
-					"thread %u; running with %u\n",
-				s->started, s->started);
+			keel_log(KEEL_LOG_WARN, "keel: sched steal: cannot start "
+				 "worker thread %u; running with %u",
+				 s->started, s->started);
 			break;
 		}
 	keel_worker_run(s->ws[0].w, root);

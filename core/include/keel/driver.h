@@ -72,6 +72,7 @@ enum keel_udp_opt {
 	KEEL_UDP_OPT_MCAST_LEAVE, /* arg: const struct keel_udp_mcast * */
 	KEEL_UDP_OPT_MCAST_LOOP,
 	KEEL_UDP_OPT_MCAST_TTL,
+	KEEL_UDP_OPT_CONNECT,	  /* arg: const struct keel_addr * */
 };
 
 struct keel_udp_mcast {
@@ -102,7 +103,7 @@ struct keel_driver_ops {
 
 	/**
 	 * Create the instance for worker \p w; \p args is the text after
-	 * "NAME:" or NULL. Errors name their cause on stderr.
+	 * "NAME:" or NULL. Errors name their cause in keel's log (keel/log.h).
 	 */
 	int (*create)(struct keel_worker *w, const char *args, void **out);
 	void (*destroy)(void *drv);

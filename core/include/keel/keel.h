@@ -10,12 +10,15 @@
 #include <keel/combine.h>
 #include <keel/error.h>
 #include <keel/future.h>
+#include <keel/log.h>
 #include <keel/main.h>
 #include <keel/ready.h>
 #include <keel/runtime.h>
 #include <keel/task.h>
 #include <keel/tcp.h>
+#include <keel/tcp_server.h>
 #include <keel/time.h>
 #include <keel/udp.h>
+#include <keel/udp_request.h>
 
 #endif /* KEEL_H */

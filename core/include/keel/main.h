@@ -7,7 +7,7 @@
  *   --sched=NAME    one of the linked schedulers (local, ...)
  *   --workers=N     worker count, for schedulers that have several
  *   --stats         print the runtime's counters at exit
- *   --verbose       let the application say more
+ *   --verbose       say more: keel_log at KEEL_LOG_DEBUG, and cfg.verbose
  *   --help          print the usage, the options and what is linked
  * A program's own options are declared in a table (struct keel_opt,
  * KEEL_MAIN_OPTS): keel parses them into the program's variables and lists
@@ -36,7 +36,7 @@ struct keel_args {
  * Parse keel's options out of argv into \p cfg, compacting argv so that
  * only argv[0] and the positional arguments remain.
  * \return 0 to go on, 1 when --help was printed (exit 0), -EINVAL for a bad
- *         option (a message on stderr).
+ *         option (a message through keel_log).
  */
 int keel_args_parse(int *argc, char **argv, const char *usage,
 		    struct keel_config *cfg);

@@ -26,7 +26,7 @@ struct keel_config {
 	unsigned workers;   /* 0: the scheduler's default */
 	unsigned budget;    /* polls per worker tick before the drivers run;
 			       0: KEEL_DEFAULT_BUDGET */
-	bool stats;	    /* print counters to stderr at destroy */
+	bool stats;	    /* log the counters (KEEL_LOG_INFO) at destroy */
 	bool verbose;	    /* for the application: --verbose */
 	/**
 	 * Virtual time: the clock starts at 0 and only moves when the runtime
@@ -41,7 +41,7 @@ struct keel_config {
 /**
  * Create a runtime bound to the calling thread.
  * \return 0, -ENOENT (scheduler or driver not linked: the message on
- *         stderr lists those that are), -EINVAL, -ENOMEM, or a driver's
+ *         message logged lists those that are), -EINVAL, -ENOMEM, or a driver's
  *         error.
  */
 int keel_runtime_create(const struct keel_config *cfg,

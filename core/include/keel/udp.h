@@ -140,6 +140,17 @@ ssize_t keel_udp_send_lent(struct keel_cx *cx, struct keel_udp *s,
 /** Give lent packets back without sending them. */
 int keel_udp_release(struct keel_udp *s, struct keel_pkt *pkts, unsigned n);
 
+/**
+ * Connect \p s to \p peer (connect(2) on the kernel driver): the socket
+ * then receives only \p peer's datagrams, and an ICMP "port unreachable"
+ * from it makes the next receive fail with -ECONNREFUSED. send_to still
+ * takes an address. Only the kernel driver has it: the others return
+ * -ENOTSUP, and a client there filters by peer itself (keel_udp_request
+ * always does, so it works the same with or without a connect).
+ * \return 0, -EINVAL, -EBADF, -ENOTSUP, or connect(2)'s errno.
+ */
+int keel_udp_connect(struct keel_udp *s, const struct keel_addr *peer);
+
 /* Kernel-specific options: -ENOTSUP on drivers without them. */
 int keel_udp_set_ttl(struct keel_udp *s, int ttl);
 int keel_udp_set_broadcast(struct keel_udp *s, int on);

@@ -87,6 +87,48 @@ int keel_event_set(struct keel_event *ev);
 int keel_event_close(struct keel_event *ev);
 
 /**
+ * Readiness of a file descriptor of the application's (a pipe, an eventfd,
+ * a device), in the manner of tokio's AsyncFd: keel reports that the fd
+ * became readable and never reads it; the application does its own I/O
+ * and, when that says EAGAIN, clears the readiness and waits again. So a
+ * wake costs no syscall beyond the application's own. Caller-owned handle,
+ * zero-initialised.
+ */
+struct keel_fd {
+	void *impl; /* NULL: not open */
+};
+
+/**
+ * Watch \p fd (borrowed: it stays the caller's, open until after
+ * keel_fd_close; it should be non-blocking) on the kernel driver of the
+ * worker polling \p cx. It starts not ready: epoll reports at once an fd
+ * that is readable already.
+ * \return 0, -EINVAL (NULL, fd < 0), -EBUSY (\p h already open), -ENOTSUP
+ *         (the kernel driver is not in the runtime), -EMFILE, -ENOMEM,
+ *         -EPERM (an fd epoll cannot watch, such as a regular file).
+ */
+int keel_fd_open(struct keel_cx *cx, struct keel_fd *h, int fd);
+
+/**
+ * Ready with 0 when the fd became readable (an edge since the last
+ * keel_fd_clear_read_ready); else the waker of \p cx is registered and
+ * KEEL_PENDING returned. No syscall. -EBADF when not open, -EINVAL on NULL,
+ * -EXDEV from another worker's task on an affine runtime.
+ */
+intptr_t keel_fd_read_ready(struct keel_cx *cx, struct keel_fd *h);
+
+/**
+ * The application's read said EAGAIN: forget the readiness that the last
+ * ready keel_fd_read_ready reported. An edge that came after that report
+ * is kept (the next poll is ready at once), so no wake is lost. Call it
+ * in the same poll as the keel_fd_read_ready it answers.
+ */
+void keel_fd_clear_read_ready(struct keel_fd *h);
+
+/** Stop watching (the fd itself is not closed). 0, -EBADF, -EINVAL. */
+int keel_fd_close(struct keel_fd *h);
+
+/**
  * The file descriptor behind a kernel-driver socket, for options keel does
  * not wrap (borrowed: do not close it, do not change O_NONBLOCK).
  * \return the fd, -EBADF when \p s is not open, -ENOTSUP when it belongs to
