@@ -8,6 +8,7 @@ pkgs=(meson ninja-build pkg-config gcc libcriterion-dev valgrind
       libbpf-dev libxdp-dev xdp-tools bpftool           # drivers/xdp
       dpdk dpdk-dev libdpdk-dev                         # drivers/dpdk
       iproute2 ethtool iputils-ping netcat-openbsd)     # test fixtures
+pkgs+=(bind9-dnsutils)                                  # dig: tests/dns
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -29,6 +29,8 @@
 #include <string.h>
 
 #define MAX_TOKENS 512
+/* How much of a field an error message quotes. */
+#define SHOWN(t) ((int)((t)->len > 80 ? 80 : (t)->len))
 
 struct tok {
 	const char *s;
@@ -252,7 +254,7 @@ static int parse_name(struct parser *ps, const struct tok *t, uint8_t *out)
 	bool absolute;
 
 	if (n <= 0)
-		return fail(ps, "bad name '%.*s'", (int)t->len, t->s);
+		return fail(ps, "bad name '%.*s'", SHOWN(t), t->s);
 	if (n == 1 && text[0] == '@' && !dots[0]) {
 		if (!ps->have_origin)
 			return fail(ps, "'@' with no $ORIGIN");
@@ -271,9 +273,9 @@ static int parse_name(struct parser *ps, const struct tok *t, uint8_t *out)
 		if (i < end && !dots[i])
 			continue;
 		if (l == 0 || l > DNS_LABEL_MAX)
-			return fail(ps, "bad label in '%.*s'", (int)t->len, t->s);
+			return fail(ps, "bad label in '%.*s'", SHOWN(t), t->s);
 		if (o + 1 + l >= DNS_NAME_MAX)
-			return fail(ps, "name '%.*s' too long", (int)t->len, t->s);
+			return fail(ps, "name '%.*s' too long", SHOWN(t), t->s);
 		out[o++] = (uint8_t)l;
 		for (size_t k = start; k < i; k++)
 			out[o++] = text[k] >= 'A' && text[k] <= 'Z' ? (uint8_t)(text[k] + 32) : text[k];
@@ -284,11 +286,11 @@ static int parse_name(struct parser *ps, const struct tok *t, uint8_t *out)
 		return 0;
 	}
 	if (!ps->have_origin)
-		return fail(ps, "relative name '%.*s' with no $ORIGIN", (int)t->len, t->s);
+		return fail(ps, "relative name '%.*s' with no $ORIGIN", SHOWN(t), t->s);
 	size_t ol = dns_name_len(ps->origin);
 
 	if (o + ol > DNS_NAME_MAX)
-		return fail(ps, "name '%.*s' too long", (int)t->len, t->s);
+		return fail(ps, "name '%.*s' too long", SHOWN(t), t->s);
 	memcpy(out + o, ps->origin, ol);
 	return 0;
 }
@@ -567,7 +569,7 @@ static int parse_rdata(struct parser *ps, uint16_t type, const struct tok *t,
 			uint32_t v;
 
 			if (parse_ttl(&t[i], &v) < 0)
-				return fail(ps, "bad SOA number '%.*s'", (int)t[i].len, t[i].s);
+				return fail(ps, "bad SOA number '%.*s'", SHOWN(&t[i]), t[i].s);
 			rc = rd_u32(ps, v);
 		}
 		return rc;
@@ -609,7 +611,7 @@ static int directive(struct parser *ps)
 		ps->have_ttl_default = true;
 		return 0;
 	}
-	return fail(ps, "unsupported directive '%.*s'", (int)t[0].len, t[0].s);
+	return fail(ps, "unsupported directive '%.*s'", SHOWN(&t[0]), t[0].s);
 }
 
 static int record(struct parser *ps)
@@ -650,7 +652,7 @@ static int record(struct parser *ps)
 			type = types[k].type;
 	if (!type)
 		return fail(ps, "unsupported type '%.*s' (SOA NS A AAAA CNAME MX TXT)",
-			    (int)t[i].len, t[i].s);
+			    SHOWN(&t[i]), t[i].s);
 	i++;
 	if (have_ttl) {
 		ps->ttl_last = ttl;
