@@ -13,19 +13,19 @@
 # 2. A veth pair between two namespaces (198.18.3.0/24), driven by
 #    kxdpgun (AF_XDP query generator) from the peer namespace on CPU 0:
 #    keel on the xdp driver (parked, then busy-polling) against knotd's
-#    XDP mode, the server on CPU 1. Answers/s at a sending rate above
-#    what either can answer, and at RATE_XDP.
+#    XDP mode, the server on CPU 1. Answers/s and lost queries at each
+#    sending rate of RATES_XDP (the last above what any of them answers).
 #
 # Installs knot, nsd, dnsperf and knot-dnsutils if missing (root only).
-# usage: perf/dns-bench.sh [BUILD-DIR] [SECONDS] [RATE] [RATE_XDP]
-#        (build, 10, 40000, 300000)
+# usage: perf/dns-bench.sh [BUILD-DIR] [SECONDS] [RATE] [RATES_XDP]
+#        (build, 10, 40000, "100000 200000 300000 400000 2000000")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=${1:-build}
 secs=${2:-10}
 rate=${3:-40000}
-rate_xdp=${4:-300000}
+rates_xdp=${4:-100000 200000 300000 400000 2000000}
 server_bin=$(realpath "$build/examples/dns/dns-server")
 [ -x "$server_bin" ] || { echo "dns-bench: $server_bin not built" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "dns-bench: needs root (namespaces, AF_XDP)" >&2; exit 1; }
@@ -233,8 +233,9 @@ xdp_row() { # NAME QPS
 		/total replies:/ { got = $3 }
 		END {
 			cpu = got ? ticks / hz / got * 1e9 : 0
-			printf "%-18s %9d %10d %10d %10.0f %9.0f %8.2f\n",
-				name, want, sent, got, got / secs, cpu, ticks / hz
+			printf "%-18s %9d %10d %10d %6.1f%% %10.0f %9.0f %8.2f\n",
+				name, want, sent, got, sent ? (sent - got) * 100 / sent : 0,
+				got / secs, cpu, ticks / hz
 		}'
 }
 
@@ -257,23 +258,21 @@ veth() {
 	client_ns=$peer
 	echo
 	echo "== veth, kxdpgun (AF_XDP) on CPU 0 in the peer namespace, server on CPU 1, ${secs}s per run"
-	printf '%-18s %9s %10s %10s %10s %9s %8s\n' server 'sent q/s' sent answered 'answers/s' 'CPU ns/a' 'CPU s'
-	local s
+	printf '%-18s %9s %10s %10s %7s %10s %9s %8s\n' server 'asked q/s' sent answered lost 'answers/s' 'CPU ns/a' 'CPU s'
+	local s r
 	for s in "keel xdp parked:xdp:kd0" "keel xdp busy:xdp:kd0,busy"; do
 		start "$srv" 198.18.3.1 53 "$server_bin" --driver="${s#*:}" \
 			--zone="$work/example.zone" 198.18.3.1:53
-		xdp_row "${s%%:*}" 2000000
-		xdp_row "${s%%:*}" "$rate_xdp"
+		for r in $rates_xdp; do xdp_row "${s%%:*}" "$r"; done
 		stop
 	done
 	mkdir -p "$work/knotx"
 	knot_conf "$work/knotx" 198.18.3.1@53 kd0 >"$work/knotx.conf"
 	start "$srv" 198.18.3.1 53 knotd -c "$work/knotx.conf"
-	xdp_row "knot xdp" 2000000
-	xdp_row "knot xdp" "$rate_xdp"
+	for r in $rates_xdp; do xdp_row "knot xdp" "$r"; done
 	stop
 }
 
-echo "dns-bench: $(date -u '+%F %H:%M') UTC, $(nproc) CPUs, $(uname -r); knotd $(knotd --version | awk '{print $NF}'), nsd $(nsd -v 2>&1 | awk 'NR==1{print $3}'), $(dnsperf -h 2>&1 | awk '/^Version/{print "dnsperf " $2}')"
+echo "dns-bench: $(date -u "+%F %H:%M") UTC, $(nproc) CPUs, load $(cut -d" " -f1-3 /proc/loadavg), $(uname -r); knotd $(knotd --version | awk '{print $NF}'), nsd $(nsd -v 2>&1 | awk 'NR==1{print $3}'), $(dnsperf -h 2>&1 | awk '/^Version/{print "dnsperf " $2}')"
 loopback
 veth
