@@ -17,6 +17,9 @@
 #    sending rate of RATES_XDP (the last above what any of them answers).
 #
 # Installs knot, nsd, dnsperf and knot-dnsutils if missing (root only).
+# DNS_BENCH_ROUNDS=N repeats the loopback runs N times, interleaved (the
+# machine's noise shows in the spread); DNS_BENCH_PARTS="loopback" or
+# "veth" runs one part.
 # usage: perf/dns-bench.sh [BUILD-DIR] [SECONDS] [RATE] [RATES_XDP]
 #        (build, 10, 40000, "100000 200000 300000 400000 2000000")
 set -euo pipefail
@@ -26,6 +29,8 @@ build=${1:-build}
 secs=${2:-10}
 rate=${3:-40000}
 rates_xdp=${4:-100000 200000 300000 400000 2000000}
+rounds=${DNS_BENCH_ROUNDS:-1} # loopback runs of each server, interleaved
+parts=${DNS_BENCH_PARTS:-loopback veth}
 server_bin=$(realpath "$build/examples/dns/dns-server")
 [ -x "$server_bin" ] || { echo "dns-bench: $server_bin not built" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "dns-bench: needs root (namespaces, AF_XDP)" >&2; exit 1; }
@@ -202,22 +207,24 @@ loopback() {
 	client_ns=$lo
 	echo "== loopback, kernel sockets, dnsperf (4 clients, 100 in flight) on CPU 0, server on CPU 1, ${secs}s per run; paced: $rate q/s"
 	printf '%-8s %-6s %10s %6s %10s %9s %9s %9s %8s\n' server run answered lost 'q/s' 'lat us' 'sd us' 'CPU ns/q' 'CPU s'
-	start "$lo" 127.0.0.1 5300 "$server_bin" --zone="$work/example.zone" 127.0.0.1:5300
-	perf_row keel 5300 open
-	perf_row keel 5300 paced
-	stop
-	mkdir -p "$work/knot"
+	local round
+	mkdir -p "$work/knot" "$work/nsd"
 	knot_conf "$work/knot" 127.0.0.1@5301 >"$work/knot.conf"
-	start "$lo" 127.0.0.1 5301 knotd -c "$work/knot.conf"
-	perf_row knot 5301 open
-	perf_row knot 5301 paced
-	stop
-	mkdir -p "$work/nsd"
 	nsd_conf "$work/nsd" 127.0.0.1 5302 >"$work/nsd.conf"
-	start "$lo" 127.0.0.1 5302 nsd -d -c "$work/nsd.conf"
-	perf_row nsd 5302 open
-	perf_row nsd 5302 paced
-	stop
+	for round in $(seq "$rounds"); do
+		start "$lo" 127.0.0.1 5300 "$server_bin" --zone="$work/example.zone" 127.0.0.1:5300
+		perf_row keel 5300 open
+		perf_row keel 5300 paced
+		stop
+		start "$lo" 127.0.0.1 5301 knotd -c "$work/knot.conf"
+		perf_row knot 5301 open
+		perf_row knot 5301 paced
+		stop
+		start "$lo" 127.0.0.1 5302 nsd -d -c "$work/nsd.conf"
+		perf_row nsd 5302 open
+		perf_row nsd 5302 paced
+		stop
+	done
 }
 
 # ------------------------------------------------------------------- veth
@@ -274,5 +281,4 @@ veth() {
 }
 
 echo "dns-bench: $(date -u "+%F %H:%M") UTC, $(nproc) CPUs, load $(cut -d" " -f1-3 /proc/loadavg), $(uname -r); knotd $(knotd --version | awk '{print $NF}'), nsd $(nsd -v 2>&1 | awk 'NR==1{print $3}'), $(dnsperf -h 2>&1 | awk '/^Version/{print "dnsperf " $2}')"
-loopback
-veth
+for part in $parts; do "$part"; done
