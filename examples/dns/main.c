@@ -13,8 +13,9 @@
  * goes back in one call (one recvmmsg and one sendmmsg per batch on the
  * kernel driver; the AF_XDP frames themselves on the xdp driver). TCP
  * (RFC 7766: two-byte length, then the message) is one task per
- * connection, on drivers that have TCP (the kernel driver); on the others
- * the server says so and serves UDP alone.
+ * connection, on keel's TCP (the kernel's sockets, whatever carries UDP);
+ * where it cannot listen (an address only DPDK has) the server says so
+ * and serves UDP alone.
  */
 #include "dns.h"
 
@@ -60,8 +61,9 @@ static int zone_load(struct zones *z, const char *path)
 	int rc = 0;
 
 	if (!fp) {
-		fprintf(stderr, "dns-server: %s: %s\n", path, strerror(errno));
-		return -errno;
+		rc = -errno;
+		fprintf(stderr, "dns-server: %s: %s\n", path, strerror(-rc));
+		return rc;
 	}
 	do {
 		if (len == cap) {
@@ -305,13 +307,12 @@ static intptr_t server(void *frame, struct keel_cx *cx)
 		fprintf(stderr, "dns-server: UDP %s: %s\n", where, keel_strerror(rc));
 		KEEL_RETURN(f, rc);
 	}
+	/* TCP is not worth failing for: a server without it still answers
+	 * (only truncated answers cannot be retried). */
 	rc = keel_tcp_listen(cx, &f->tcp, &f->addr, 0);
-	if (rc == -ENOTSUP) {
-		printf("TCP: not on this driver; UDP only (truncated answers cannot be retried)\n");
-	} else if (rc < 0) {
-		fprintf(stderr, "dns-server: TCP %s: %s\n", where, keel_strerror(rc));
-		KEEL_RETURN(f, rc);
-	}
+	if (rc < 0)
+		printf("TCP: %s; serving UDP only\n",
+		       rc == -ENOTSUP ? "no TCP on this driver" : keel_strerror(rc));
 	for (unsigned z = 0; z < f->zones->db.nzones; z++)
 		printf("Zone %s\n", dns_name_format(f->zones->db.arena +
 			f->zones->db.nodes[f->zones->db.zones[z].apex].name, name, sizeof(name)));

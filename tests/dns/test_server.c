@@ -4,7 +4,7 @@
  * driver over loopback (UDP and TCP, on a single-thread and a
  * multi-thread scheduler), and on the AF_XDP driver in a network namespace
  * of the test's own, dig asking from the peer namespace over the veth pair
- * (tests/fixtures/netns.h). The server runs as a child process with the
+ * (tests/fixtures/netns.h; UDP on AF_XDP, TCP on the kernel's sockets). The server runs as a child process with the
  * test zone (tests/dns/example.zone); every wait is bounded.
  */
 #include <criterion/criterion.h>
@@ -243,6 +243,9 @@ Test(server, xdp_in_a_namespace, .fini = fini, .timeout = 120)
 	host = pair.addr;
 	start((const char *const[]){ drv, addr, NULL });
 	check_udp_answers(pair.peer_ns);
+	/* TCP goes through the kernel (keel's XDP program passes it). */
+	HAS(dig(pair.peer_ns, "+norec +tcp www.example.com A"), "192.0.2.10");
+	HAS(dig(pair.peer_ns, "+norec +noedns big.example.com TXT"), "ANSWER: 6");
 	cr_expect_eq(stop(), 0, "SIGTERM ends dns-server cleanly");
 }
 #endif
