@@ -165,8 +165,9 @@ struct dns_db {
  * Parse the master file \p text (\p len bytes) and add its zone to \p db
  * (zero-initialised for the first). The zone's apex is the owner of its
  * SOA record, which must come first. \p err receives "LINE: what" on
- * failure. \return 0, -EINVAL (a syntax error, a record outside the zone,
- * CNAME and other data at one name, a zone loaded twice), -ENOMEM.
+ * failure; \p db then holds part of the zone and is only fit for
+ * dns_db_free. \return 0, -EINVAL (a syntax error, a record outside the
+ * zone, CNAME and other data at one name, a zone loaded twice), -ENOMEM.
  */
 int dns_zone_parse(struct dns_db *db, const char *text, size_t len,
 		   char *err, size_t errlen);
