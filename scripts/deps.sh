@@ -9,6 +9,7 @@ pkgs=(meson ninja-build pkg-config gcc libcriterion-dev valgrind
       dpdk dpdk-dev libdpdk-dev                         # drivers/dpdk
       iproute2 ethtool iputils-ping netcat-openbsd      # test fixtures
       gcc-aarch64-linux-gnu libc6-dev-arm64-cross)      # the aarch64 build
+pkgs+=(bind9-dnsutils)                                  # dig: tests/dns
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
