@@ -133,6 +133,12 @@ keel__crt_fail(const char *expr, const char *file, int line, const char *fmt,
 #define cr_assert_arr_neq(a, b, n, ...)                                        \
 	KEEL__CRT_CHECK(memcmp((a), (b), (n)) != 0, #a " != " #b, __VA_ARGS__)
 
+/* Criterion's expectations go on after a failure; here they end the test
+ * (it fails either way). */
+#define cr_expect(c, ...)	     cr_assert(c, __VA_ARGS__)
+#define cr_expect_eq(a, b, ...)	     cr_assert_eq(a, b, __VA_ARGS__)
+#define cr_expect_neq(a, b, ...)     cr_assert_neq(a, b, __VA_ARGS__)
+
 #define cr_skip_test(...)                                                      \
 	do {                                                                   \
 		fprintf(stderr, "[SKIP] " __VA_ARGS__);                        \
