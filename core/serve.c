@@ -123,6 +123,65 @@ int keel_spawn_each(struct keel_cx *cx, struct keel_group *g,
 
 /* ----------------------------------------------------- keel_udp_serve */
 
+/*
+ * What the loops, the service task and the caller share: how many loops
+ * have bound, the first error, and who waits for either. Freed by the
+ * last of them to let go (a loop may outlive the service: it is
+ * cancelled, and dropped later on its own worker).
+ */
+struct serve_state {
+	pthread_mutex_t lock;
+	unsigned n, bound;
+	intptr_t err;
+	struct keel_waker caller;  /* keel_udp_serve, until all bound */
+	struct keel_waker service; /* the service task, until an error */
+	unsigned refs;		   /* loops, the service, the caller */
+	bool caller_ref;
+};
+
+static void state_unref(struct serve_state *st, bool caller)
+{
+	bool last;
+
+	pthread_mutex_lock(&st->lock);
+	if (caller) {
+		if (!st->caller_ref) {
+			pthread_mutex_unlock(&st->lock);
+			return;
+		}
+		st->caller_ref = false;
+	}
+	last = --st->refs == 0;
+	pthread_mutex_unlock(&st->lock);
+	if (!last)
+		return;
+	keel_waker_drop(&st->caller);
+	keel_waker_drop(&st->service);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+/* A loop bound (r == 0) or could not (r < 0): tell who waits. */
+static void state_report(struct serve_state *st, intptr_t r)
+{
+	struct keel_waker c = { 0 }, s = { 0 };
+
+	pthread_mutex_lock(&st->lock);
+	if (r < 0 && !st->err)
+		st->err = r;
+	if (r < 0 || ++st->bound == st->n) {
+		c = st->caller;
+		st->caller = (struct keel_waker){ 0 };
+	}
+	if (r < 0) {
+		s = st->service;
+		st->service = (struct keel_waker){ 0 };
+	}
+	pthread_mutex_unlock(&st->lock);
+	keel_waker_wake(&c);
+	keel_waker_wake(&s);
+}
+
 /* One worker's loop: receive a batch (lent), call fn on each datagram,
  * send the replies in one call, give the rest back. */
 struct serve_loop {
@@ -132,6 +191,7 @@ struct serve_loop {
 	struct keel_udp_opts opts;
 	keel_udp_serve_fn *fn;
 	void *ctx;
+	struct serve_state *st;
 	unsigned nrep, sent; /* replies in pkts[0..nrep), sent so far */
 	ssize_t n, k;
 	struct keel_pkt pkts[KEEL_UDP_SERVE_BATCH];
@@ -164,11 +224,13 @@ static unsigned serve_batch(struct serve_loop *f, unsigned worker, size_t n)
 static intptr_t serve_loop_poll(void *frame, struct keel_cx *cx)
 {
 	struct serve_loop *f = frame;
-	intptr_t r;
+	intptr_t r = 0;
 
 	KEEL_BEGIN(f);
-	if (!f->sock.ops &&
-	    (r = keel_udp_bind(cx, &f->sock, &f->addr, &f->opts)) < 0)
+	if (!f->sock.ops)
+		r = keel_udp_bind(cx, &f->sock, &f->addr, &f->opts);
+	state_report(f->st, r);
+	if (r < 0)
 		KEEL_RETURN(f, r);
 	for (;;) {
 		KEEL_AWAIT(f, f->n, keel_udp_recv_lend(cx, &f->sock, f->pkts,
@@ -198,75 +260,71 @@ static void serve_loop_drop(void *frame)
 	if (f->sent < f->nrep) /* cancelled while sending */
 		keel_udp_release(&f->sock, f->pkts + f->sent, f->nrep - f->sent);
 	keel_udp_close(&f->sock);
+	state_unref(f->st, false);
 }
 
-/* The service: starts a loop per worker, ends at the first error. */
+/*
+ * The service task: starts a loop per worker, then waits for an error.
+ * It never awaits the loops' join handles, so cancelling them (its drop,
+ * an error) cannot wake it.
+ */
 struct serve_main {
 	struct keel_co co;
 	struct serve_loop init; /* sock: the caller's bind */
 	struct keel_join **joins;
 	unsigned n;
-	intptr_t err;
+	bool returned;
 };
 
-/* Pending while every loop runs; then ready with the first error. With
- * \p all, pending until every loop has ended. */
-static intptr_t serve_watch(struct serve_main *f, struct keel_cx *cx, bool all)
+static intptr_t serve_wait_error(struct serve_state *st, struct keel_cx *cx)
 {
-	unsigned left = 0;
+	struct keel_waker old;
+	intptr_t r = KEEL_PENDING;
 
-	for (unsigned i = 0; i < f->n; i++) {
-		intptr_t r;
-
-		if (!f->joins[i])
-			continue;
-		r = keel_join_poll(cx, f->joins[i]);
-		if (r == KEEL_PENDING) {
-			left++;
-			continue;
-		}
-		f->joins[i] = NULL;
-		if (!f->err)
-			f->err = r < 0 && r != -ECANCELED ? r : -ECANCELED;
+	pthread_mutex_lock(&st->lock);
+	if (st->err) {
+		r = st->err;
+		old = (struct keel_waker){ 0 };
+	} else {
+		old = keel__waker_swap(&st->service, cx);
 	}
-	if (left && (all || !f->err))
-		return KEEL_PENDING;
-	return f->err;
+	pthread_mutex_unlock(&st->lock);
+	keel_waker_drop(&old);
+	return r;
 }
 
 static intptr_t serve_main_poll(void *frame, struct keel_cx *cx)
 {
 	struct serve_main *f = frame;
-	intptr_t r;
+	struct serve_state *st = f->init.st;
+	intptr_t r = 0;
 
 	KEEL_BEGIN(f);
-	f->n = cx->worker->rt->nworkers;
+	f->n = st->n;
 	f->joins = calloc(f->n, sizeof(*f->joins));
-	if (!f->joins)
-		KEEL_RETURN(f, -ENOMEM);
-	for (unsigned i = 0; i < f->n; i++) {
+	for (unsigned i = 0; f->joins && i < f->n && r == 0; i++) {
 		struct serve_loop loop = f->init;
-		int rc;
 
 		/* The caller's socket goes to the loop of its worker. */
 		if (f->init.sock.owner != cx->worker->rt->workers[i])
 			loop.sock = (struct keel_udp){ 0 };
-		rc = keel_spawn_on(cx, i, serve_loop_poll, serve_loop_drop,
-				   &loop, sizeof(loop), &f->joins[i]);
-		if (rc == 0 && loop.sock.ops)
+		pthread_mutex_lock(&st->lock);
+		st->refs++;
+		pthread_mutex_unlock(&st->lock);
+		r = keel_spawn_on(cx, i, serve_loop_poll, serve_loop_drop,
+				  &loop, sizeof(loop), &f->joins[i]);
+		if (r < 0)
+			state_unref(st, false);
+		else if (loop.sock.ops)
 			f->init.sock = (struct keel_udp){ 0 }; /* handed over */
-		if (rc < 0) {
-			f->err = rc;
-			break;
-		}
 	}
-	if (!f->err)
-		KEEL_AWAIT(f, r, serve_watch(f, cx, false));
-	for (unsigned i = 0; i < f->n; i++)
-		if (f->joins[i])
-			keel_join_cancel(f->joins[i]);
-	KEEL_AWAIT(f, r, serve_watch(f, cx, true));
-	KEEL_RETURN(f, f->err);
+	if (!f->joins)
+		r = -ENOMEM;
+	if (r < 0)
+		state_report(st, r);
+	KEEL_AWAIT(f, r, serve_wait_error(st, cx));
+	f->returned = true;
+	KEEL_RETURN(f, r);
 	KEEL_END(f);
 }
 
@@ -278,34 +336,78 @@ static void serve_main_drop(void *frame)
 		if (f->joins[i])
 			keel_join_abort(f->joins[i]);
 	free(f->joins);
+	f->joins = NULL;
 	keel_udp_close(&f->init.sock);
+	/* Cancelled: the caller, who alone cancels it, waits no more. */
+	if (!f->returned)
+		state_unref(f->init.st, true);
+	state_unref(f->init.st, false);
 }
 
-int keel_udp_serve(struct keel_cx *cx, struct keel_addr *addr,
-		   const struct keel_udp_opts *opts, keel_udp_serve_fn *fn,
-		   void *ctx, struct keel_join **join)
+/* Pending until every loop bound or one could not. */
+static intptr_t serve_wait_bound(struct keel_join *service, struct keel_cx *cx)
+{
+	struct keel_task *t = (struct keel_task *)service;
+	struct serve_state *st;
+	struct keel_waker old = { 0 };
+	intptr_t r = KEEL_PENDING;
+	bool answered = false;
+
+	if (t->poll != serve_main_poll)
+		return -EINVAL;
+	st = ((struct serve_main *)(void *)t->frame)->init.st;
+	pthread_mutex_lock(&st->lock);
+	if (!st->caller_ref)
+		r = -EALREADY; /* asked again after the answer */
+	else if ((answered = st->err || st->bound == st->n))
+		r = st->err;
+	else
+		old = keel__waker_swap(&st->caller, cx);
+	pthread_mutex_unlock(&st->lock);
+	keel_waker_drop(&old);
+	if (answered)
+		state_unref(st, true);
+	return r;
+}
+
+intptr_t keel_udp_serve(struct keel_cx *cx, struct keel_addr *addr,
+			const struct keel_udp_opts *opts, keel_udp_serve_fn *fn,
+			void *ctx, struct keel_join **join)
 {
 	struct serve_main m = { 0 };
+	struct serve_state *st;
 	int rc;
 
-	if (!cx || !addr || !fn)
+	if (!cx || !addr || !fn || !join)
 		return -EINVAL;
+	if (*join)
+		return serve_wait_bound(*join, cx);
 	if (opts)
 		m.init.opts = *opts;
 	m.init.opts.reuseport = 1;
 	m.init.fn = fn;
 	m.init.ctx = ctx;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	pthread_mutex_init(&st->lock, NULL);
+	st->n = cx->worker->rt->nworkers;
+	st->refs = 2; /* the service and the caller */
+	st->caller_ref = true;
+	m.init.st = st;
 	rc = keel_udp_bind(cx, &m.init.sock, addr, &m.init.opts);
-	if (rc < 0)
-		return rc;
-	rc = keel_udp_local_addr(&m.init.sock, &m.init.addr);
+	if (rc == 0)
+		rc = keel_udp_local_addr(&m.init.sock, &m.init.addr);
 	if (rc == 0)
 		rc = keel_spawn(cx, serve_main_poll, serve_main_drop, &m,
 				sizeof(m), join);
 	if (rc < 0) {
 		keel_udp_close(&m.init.sock);
+		pthread_mutex_destroy(&st->lock);
+		free(st);
+		*join = NULL;
 		return rc;
 	}
 	*addr = m.init.addr;
-	return 0;
+	return serve_wait_bound(*join, cx);
 }

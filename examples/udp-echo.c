@@ -35,8 +35,9 @@ static intptr_t run(void *frame, struct keel_cx *cx)
 	KEEL_BEGIN(f);
 	f->where = f->args.argc > 1 ? f->args.argv[1] : "127.0.0.1:8080";
 	verbose = keel_runtime_config(keel_cx_runtime(cx))->verbose;
-	if ((f->r = keel_addr_parse(f->where, &f->addr)) < 0 ||
-	    (f->r = keel_udp_serve(cx, &f->addr, NULL, echo, NULL, &f->service)) < 0) {
+	if ((f->r = keel_addr_parse(f->where, &f->addr)) == 0) /* bound on every worker: */
+		KEEL_AWAIT(f, f->r, keel_udp_serve(cx, &f->addr, NULL, echo, NULL, &f->service));
+	if (f->r < 0) {
 		fprintf(stderr, "udp-echo: cannot bind %s: %s\n", f->where, keel_strerror(f->r));
 		KEEL_RETURN(f, 1); /* bad, not ours, or in use: named */
 	}

@@ -77,21 +77,32 @@ typedef ssize_t keel_udp_serve_fn(void *ctx, struct keel_udp_req *req);
 #define KEEL_UDP_SERVE_BATCH 32
 
 /**
- * Serve \p fn on \p addr on every worker of the runtime. The address is
- * bound now on the calling worker (errors come back here, and \p addr
- * receives the address bound: the port the system chose for port 0), and
- * then on each other worker by the service itself, with
- * keel_udp_opts.reuseport set (\p opts, may be NULL, gives the rest).
- * The service runs until it is cancelled (keel_join_abort of \p join, in
- * the caller's drop) or the runtime is torn down; awaiting \p join yields
- * the first error of a worker (a bind refused there), after which the
- * other workers are stopped. Datagrams that cannot be answered (the
- * driver's send refused them) are dropped, as the drivers count them.
+ * Serve \p fn on \p addr on every worker of the runtime; await it
+ * (KEEL_AWAIT, KEEL_TRY) with \p *join NULL at the first call:
+ *
+ *     KEEL_TRY(f, f->r, keel_udp_serve(cx, &f->addr, NULL, echo, NULL,
+ *                                      &f->service));
+ *
+ * The first call binds \p addr on the calling worker (an error returns at
+ * once, \p *join stays NULL), writes the address bound into \p addr (the
+ * port the system chose for port 0) and starts the service, \p *join its
+ * handle. Each other worker then binds the same address, with
+ * keel_udp_opts.reuseport set (\p opts, may be NULL, gives the rest). The
+ * call is ready with 0 once the address is bound on every worker, so
+ * that no datagram finds a queue without a socket, or with the first
+ * error of a worker (the service then stops; still await or abort
+ * \p *join).
+ *
+ * The service runs until it is cancelled (keel_join_abort in the caller's
+ * drop; not while this call is pending) or the runtime is torn down;
+ * awaiting \p *join yields the first error of a worker. Replies the
+ * driver refuses to send are dropped, and counted by the driver.
  * \return 0, -EINVAL, -ENOMEM, or keel_udp_bind's errors.
  */
-int keel_udp_serve(struct keel_cx *cx, struct keel_addr *addr,
-		   const struct keel_udp_opts *opts, keel_udp_serve_fn *fn,
-		   void *ctx, struct keel_join **join);
+intptr_t keel_udp_serve(struct keel_cx *cx, struct keel_addr *addr,
+			const struct keel_udp_opts *opts,
+			keel_udp_serve_fn *fn, void *ctx,
+			struct keel_join **join);
 
 #ifdef __cplusplus
 }
