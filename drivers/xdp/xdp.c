@@ -307,12 +307,13 @@ static int ensure_queues(const struct keel__xdp *d, unsigned need)
 		}
 		rc = -errno;
 	} else {
-		rc = -ENOSPC;
+		rc = -EINVAL; /* as the socket's bind to a missing queue */
 	}
 	fprintf(stderr, "keel: xdp: %s has %u queues (at most %u), fewer than "
 		"the %u its workers need (%s): run fewer workers, or give it "
-		"more queues (`ethtool -L %s combined N`)\n", d->ifname, have,
-		max, need, rc == -ENOSPC ? "one each" : strerror(-rc), d->ifname);
+		"more queues (`ethtool -L %s %s N`)\n", d->ifname, have, max,
+		need, rc == -EINVAL ? "queue=, then one each" : strerror(-rc),
+		d->ifname, ch.max_combined ? "combined" : "rx N tx");
 out:
 	close(fd);
 	return rc;
