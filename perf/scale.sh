@@ -80,7 +80,7 @@ for w in $WORKERS; do
 		"$ADDR:$PORT" > "$tmp/srv" 2>&1 &
 	srv=$!
 	i=0
-	until grep -q '^Listening on' "$tmp/srv"; do
+	until grep -qs '^Listening on' "$tmp/srv"; do
 		i=$((i + 1))
 		if [ $i -gt 200 ] || ! kill -0 "$srv" 2>/dev/null; then
 			echo "scale: udp-echo did not start:" >&2
