@@ -77,7 +77,7 @@ static intptr_t spread_body(void *frame, struct keel_cx *cx)
 	KEEL_END(f);
 }
 
-Test(spread, flows_are_served_by_every_worker, .timeout = 90, .fini = xt_fini)
+Test(spread, flows_are_served_by_every_worker, .timeout = 60, .fini = xt_fini)
 {
 	struct keel_netns_opts o = { .queues = xt_workers() };
 
