@@ -7,7 +7,8 @@
  * Placing a task: on an affine scheduler (local, shard) a task never
  * moves, so it is built for the target worker (keel_task_create) and
  * handed to that worker's thread (keel__worker_call). On a migrating one
- * (pool, steal) any worker may take a new task, so the frame is wrapped:
+ * (pool, steal) any worker may take a new task, even one spawned on the
+ * target itself (steal's thieves), so the frame is wrapped:
  * the wrapper's first step homes the task on the target (keel_cx_home)
  * before the application's poll runs, so the first socket it opens is
  * opened there.
@@ -77,9 +78,9 @@ int keel_spawn_on(struct keel_cx *cx, unsigned worker, keel_poll_fn *poll,
 	if (!cx || !poll || (size && !frame) || worker >= cx->worker->rt->nworkers)
 		return -EINVAL;
 	to = cx->worker->rt->workers[worker];
-	if (to == cx->worker)
-		return keel_spawn(cx, poll, drop, frame, size, join);
 	if (!to->shared) {
+		if (to == cx->worker)
+			return keel_spawn(cx, poll, drop, frame, size, join);
 		rc = keel_task_create(cx->worker, to, poll, drop, frame, size,
 				      join, &t);
 		if (rc < 0)
