@@ -282,6 +282,12 @@ void keel__worker_unpark(struct keel_worker *w);
 size_t keel__ready_fire(struct keel_worker *w);
 bool keel__ready_pending(struct keel_worker *w);
 uint64_t keel__worker_clock(struct keel_worker *w);
+/* cpus.c: parse "0-3,8" into \p out (at most \p max): the count, or
+ * -EINVAL with the reason in \p why. Pin the calling thread to \p w's
+ * CPU (when the runtime has a list). */
+int keel__cpus_parse(const char *text, int *out, unsigned max,
+		     const char **why);
+void keel__worker_pin(struct keel_worker *w);
 
 /* --------------------------------------------------------------- runtime */
 
@@ -306,6 +312,8 @@ struct keel_runtime {
 	struct keel_worker *home; /* the worker block_on runs on */
 	struct keel_worker *workers[KEEL__MAX_WORKERS];
 	unsigned nworkers;
+	int cpus[KEEL__MAX_WORKERS]; /* cfg.cpus: worker i on cpus[i] */
+	unsigned ncpus;		     /* 0: not pinned */
 };
 
 /* Affine: make \p t runnable on its worker \p w (owner thread). Inline:

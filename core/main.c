@@ -51,9 +51,14 @@ static void print_help(const char *prog, const char *usage,
 	else if (app_options)
 		printf("options:\n%s\n", app_options);
 	puts("keel options:\n"
-	     "  --driver=SPEC   network driver: NAME[:ARGS]\n"
+	     "  --driver=SPEC   network driver: NAME[:ARGS]; give it several times\n"
+	     "                  to fall back, in order, when one cannot start\n"
 	     "  --sched=NAME    scheduler\n"
 	     "  --workers=N     number of workers (multi-threaded schedulers)\n"
+	     "  --cpus=LIST     pin worker i to the i-th CPU of LIST (2,3 or 0-3,8);\n"
+	     "                  pick CPUs of the NIC's NUMA node (cat /sys/class/\n"
+	     "                  net/IFACE/device/numa_node; lscpu) and leave CPU 0\n"
+	     "                  to the system (docs/deploy.md)\n"
 	     "  --stats         print runtime counters at exit\n"
 	     "  --verbose       say more\n"
 	     "  --help          this text\n");
@@ -144,6 +149,23 @@ int keel_args_parse_table(int *argc, char **argv, const char *usage,
 	return parse(argc, argv, usage, NULL, opts, cfg);
 }
 
+/* A --driver: the first choice, then the fallbacks in order. */
+static int add_driver(const char *prog, struct keel_config *cfg, const char *v)
+{
+	if (!cfg->driver) {
+		cfg->driver = v;
+		return 0;
+	}
+	for (unsigned i = 0; i < KEEL_DRIVER_FALLBACKS; i++)
+		if (!cfg->driver_fallback[i]) {
+			cfg->driver_fallback[i] = v;
+			return 0;
+		}
+	keel_log(KEEL_LOG_ERROR, "%s: at most %d --driver options", prog,
+		1 + KEEL_DRIVER_FALLBACKS);
+	return -EINVAL;
+}
+
 static int parse(int *argc, char **argv, const char *usage,
 		 const char *app_options, const struct keel_opt *table,
 		 struct keel_config *cfg)
@@ -163,7 +185,18 @@ static int parse(int *argc, char **argv, const char *usage,
 			}
 			argv[out++] = argv[i];
 		} else if ((v = opt_value(a, "--driver"))) {
-			cfg->driver = v;
+			if ((rc = add_driver(argv[0], cfg, v)) < 0)
+				return rc;
+		} else if ((v = opt_value(a, "--cpus"))) {
+			int cpus[KEEL__MAX_WORKERS];
+			const char *why;
+
+			if (keel__cpus_parse(v, cpus, KEEL__MAX_WORKERS, &why) < 0) {
+				keel_log(KEEL_LOG_ERROR, "%s: --cpus wants %s, not '%s'",
+					argv[0], why, v);
+				return -EINVAL;
+			}
+			cfg->cpus = v;
 		} else if ((v = opt_value(a, "--sched"))) {
 			cfg->sched = v;
 		} else if ((v = opt_value(a, "--workers"))) {

@@ -12,7 +12,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <keel/error.h>
 #include <keel/log.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,11 +159,75 @@ static int resolve_drivers(struct keel_runtime *rt, const char *spec)
 	return 0;
 }
 
+/* The CPUs of cfg.cpus into rt->cpus, each one the process may run on. */
+static int resolve_cpus(struct keel_runtime *rt, const char *text)
+{
+	const char *why;
+	cpu_set_t allowed;
+	int n;
+
+	if (!text)
+		return 0;
+	n = keel__cpus_parse(text, rt->cpus, KEEL__MAX_WORKERS, &why);
+	if (n < 0) {
+		keel_log(KEEL_LOG_ERROR, "keel: --cpus=%s: %s", text, why);
+		return n;
+	}
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+		for (int i = 0; i < n; i++)
+			if (!CPU_ISSET(rt->cpus[i], &allowed)) {
+				keel_log(KEEL_LOG_ERROR, "keel: --cpus=%s: CPU %d is offline "
+					"or not allowed to this process (see "
+					"`taskset -p $$`)", text, rt->cpus[i]);
+				return -EINVAL;
+			}
+	rt->ncpus = (unsigned)n;
+	return 0;
+}
+
+/* Forget the drivers of a choice that could not start. */
+static void forget_drivers(struct keel_runtime *rt)
+{
+	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++) {
+		free(rt->driver_args[i]);
+		rt->driver_args[i] = NULL;
+		rt->drivers[i] = NULL;
+	}
+	rt->ndrivers = 0;
+}
+
+/* Build the scheduler and its workers on the drivers of \p spec. */
+static int start_on(struct keel_runtime *rt, const char *spec,
+		    unsigned workers)
+{
+	int rc = resolve_drivers(rt, spec);
+
+	if (rc < 0)
+		return rc;
+	rt->cfg.workers = workers;
+	rc = rt->sched->create(rt, workers, &rt->sched_impl);
+	if (rc < 0) {
+		keel__runtime_teardown(rt);
+		rt->tearing_down = false;
+		return rc;
+	}
+	if (rt->ncpus && rt->nworkers > rt->ncpus) {
+		keel_log(KEEL_LOG_ERROR, "keel: --cpus lists %u CPUs for %u workers: "
+			"list one per worker", rt->ncpus, rt->nworkers);
+		rt->sched->destroy(rt->sched_impl);
+		keel__runtime_teardown(rt);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int keel_runtime_create(const struct keel_config *cfg,
 			struct keel_runtime **out)
 {
 	static const struct keel_config defaults;
+	const char *choice[1 + KEEL_DRIVER_FALLBACKS];
 	struct keel_runtime *rt;
+	unsigned nchoices = 1, c;
 	int rc;
 
 	if (!out)
@@ -183,16 +249,32 @@ int keel_runtime_create(const struct keel_config *cfg,
 		goto err;
 	}
 	rt->cfg.sched = rt->sched->name;
-	rc = resolve_drivers(rt, cfg->driver);
+	rt->cfg.cpus = NULL; /* borrowed: the list is in rt->cpus */
+	rc = resolve_cpus(rt, cfg->cpus);
 	if (rc < 0)
 		goto err;
-	rt->cfg.driver = rt->ndrivers ? rt->drivers[0]->name : NULL;
 	rt->shared = rt->sched->migrates;
-	rc = rt->sched->create(rt, cfg->workers, &rt->sched_impl);
-	if (rc < 0) {
-		keel__runtime_teardown(rt);
-		goto err;
+	choice[0] = cfg->driver;
+	for (unsigned i = 0; i < KEEL_DRIVER_FALLBACKS && cfg->driver_fallback[i]; i++)
+		choice[nchoices++] = cfg->driver_fallback[i];
+	for (c = 0; c < nchoices; c++) {
+		rc = start_on(rt, choice[c], cfg->workers ? cfg->workers : rt->ncpus);
+		if (rc == 0)
+			break;
+		forget_drivers(rt);
+		if (c + 1 < nchoices)
+			keel_log(KEEL_LOG_ERROR, "keel: driver %s cannot start (%s); trying %s\n",
+				choice[c] ? choice[c] : "(default)",
+				keel_strerror(rc), choice[c + 1]);
 	}
+	if (rc < 0)
+		goto err;
+	if (nchoices > 1)
+		keel_log(KEEL_LOG_INFO, "keel: running on driver %s",
+			choice[c] ? choice[c] : rt->drivers[0]->name);
+	memset(rt->cfg.driver_fallback, 0, sizeof(rt->cfg.driver_fallback));
+	rt->cfg.driver = rt->ndrivers ? rt->drivers[0]->name : NULL;
+	rt->cfg.workers = rt->nworkers;
 	rt->home = rt->sched->home(rt->sched_impl);
 	*out = rt;
 	return 0;

@@ -479,6 +479,7 @@ void keel_worker_run(struct keel_worker *w, struct keel_join *until)
 	struct keel_worker *prev = keel__tls_worker;
 
 	keel__tls_worker = w;
+	keel__worker_pin(w); /* --cpus: cpus.c */
 	while (!(until && keel_join_is_finished(until)) &&
 	       !atomic_load_explicit(&w->stop, memory_order_relaxed) &&
 	       !atomic_load_explicit(&w->rt->shutdown, memory_order_relaxed)) {

@@ -1,48 +1,60 @@
 /* SPDX-License-Identifier: MIT */
-/* udp-echo: send every datagram back where it came from.
+/* udp-echo: send every datagram back where it came from, on every worker
+ * (--workers=N: the port is bound once per worker, the flows spread).
  * usage: udp-echo [ADDR:PORT] (default 127.0.0.1:8080) */
 #include <keel/keel.h>
 #include <stdio.h>
 
-struct echo {
+static bool verbose;
+
+/* The service: a datagram in, its reply written over it, the length out. */
+static ssize_t echo(void *ctx, struct keel_udp_dgram *req)
+{
+	char text[KEEL_ADDR_STRLEN];
+
+	(void)ctx;
+	if (verbose)
+		printf("%zu bytes from %s\n", req->len, keel_addr_format(&req->peer, text, sizeof(text)));
+	return (ssize_t)req->len; /* the same bytes go back */
+}
+
+struct main {
 	struct keel_co co;
 	struct keel_args args;
-	struct keel_udp sock;
-	struct keel_addr addr, peer;
+	struct keel_addr addr;
+	struct keel_join *service;
 	const char *where;
-	char buf[65536];
-	intptr_t n, r;
+	intptr_t r;
 };
 
-static intptr_t echo(void *frame, struct keel_cx *cx)
+static intptr_t run(void *frame, struct keel_cx *cx)
 {
-	struct echo *f = frame;
+	struct main *f = frame;
 	char text[KEEL_ADDR_STRLEN];
 
 	KEEL_BEGIN(f);
 	f->where = f->args.argc > 1 ? f->args.argv[1] : "127.0.0.1:8080";
-	if ((f->r = keel_addr_parse(f->where, &f->addr)) < 0 ||
-	    (f->r = keel_udp_bind(cx, &f->sock, &f->addr, NULL)) < 0 ||
-	    (f->r = keel_udp_local_addr(&f->sock, &f->addr)) < 0) {
+	verbose = keel_runtime_config(keel_cx_runtime(cx))->verbose;
+	if ((f->r = keel_addr_parse(f->where, &f->addr)) == 0) /* bound on every worker: */
+		KEEL_AWAIT(f, f->r, keel_udp_serve(cx, &f->addr, NULL, echo, NULL, &f->service));
+	if (f->r < 0) {
 		fprintf(stderr, "udp-echo: cannot bind %s: %s\n", f->where, keel_strerror(f->r));
 		KEEL_RETURN(f, 1); /* bad, not ours, or in use: named */
 	}
 	printf("Listening on %s\n", keel_addr_format(&f->addr, text, sizeof(text)));
 	fflush(stdout);
-	for (;;) {
-		KEEL_AWAIT(f, f->n, keel_udp_recv_from(cx, &f->sock, f->buf, sizeof(f->buf), &f->peer));
-		if (f->n < 0)
-			continue; /* counted by the driver; keep serving */
-		if (keel_runtime_config(keel_cx_runtime(cx))->verbose)
-			printf("%zd bytes from %s\n", (ssize_t)f->n, keel_addr_format(&f->peer, text, sizeof(text)));
-		KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->sock, f->buf, (size_t)f->n, &f->peer));
-	}
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->service)); /* serves until stopped */
+	f->service = NULL;
+	KEEL_RETURN(f, f->r);
 	KEEL_END(f);
 }
 
-static void echo_drop(void *frame)
+static void run_drop(void *frame)
 {
-	keel_udp_close(&((struct echo *)frame)->sock);
+	struct main *f = frame;
+
+	if (f->service)
+		keel_join_abort(f->service);
 }
 
-KEEL_MAIN(echo, echo_drop, struct echo, "udp-echo [ADDR:PORT]")
+KEEL_MAIN(run, run_drop, struct main, "udp-echo [ADDR:PORT]")

@@ -4,8 +4,9 @@
 # perf/udp-echo-bench.sh: UDP echo throughput, latency and server CPU per
 # datagram, on loopback, for
 #   baseline          perf/baseline-echo: epoll + recvmmsg/sendmmsg, no keel
-#   udp-echo@SCHED    examples/udp-echo (recv_from/send_to, one datagram a
-#                     call) on every linked scheduler, 1 worker
+#   udp-echo@SCHED    perf/echo-plain.c (recv_from/send_to, one datagram a
+#                     call; examples/udp-echo serves with keel_udp_serve,
+#                     see perf/scale.sh) on every linked scheduler, 1 worker
 #   echo-batch@SCHED  perf/echo-batch.c: keel with recv_batch/send_batch,
 #                     the baseline's algorithm (default: on local only)
 # each with keel-udpload as the client, for every payload size and window.
@@ -43,7 +44,7 @@ ADDR=${ADDR:-127.0.0.1}
 port=${PORT:-9300}
 
 load=$build/perf/keel-udpload
-echo_ex=$build/examples/udp-echo
+echo_ex=$build/perf/keel-echo-plain
 echo_batch=$build/perf/keel-echo-batch
 base=$build/perf/baseline-echo
 for x in "$load" "$echo_ex" "$echo_batch" "$base"; do

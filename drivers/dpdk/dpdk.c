@@ -16,6 +16,7 @@
  */
 #include "dpdk_internal.h"
 
+#include <keel/log.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,6 +408,45 @@ static unsigned tick(struct keel__dpdk *d, uint64_t tsc)
 	return n;
 }
 
+/*
+ * A worker thread that EAL did not start has no lcore id, and the mempool
+ * serves it from the shared ring, skipping the per-lcore cache: register
+ * it (rte_thread_register, on its first poll, after --cpus pinned it) and
+ * give the id back when the thread ends (a thread-specific key's
+ * destructor), so runtimes made one after another do not use up
+ * RTE_MAX_LCORE.
+ */
+static pthread_key_t lcore_key;
+static pthread_once_t lcore_once = PTHREAD_ONCE_INIT;
+static bool lcore_key_ok;
+
+static void lcore_release(void *arg)
+{
+	(void)arg;
+	rte_thread_unregister();
+}
+
+static void lcore_key_make(void)
+{
+	lcore_key_ok = pthread_key_create(&lcore_key, lcore_release) == 0;
+}
+
+static void register_lcore(struct keel__dpdk *d)
+{
+	if (rte_lcore_id() != LCORE_ID_ANY)
+		return; /* EAL's own thread, or registered by an earlier instance */
+	pthread_once(&lcore_once, lcore_key_make);
+	if (!lcore_key_ok || rte_thread_register() < 0) {
+		if (!d->said_lcore)
+			keel_log(KEEL_LOG_ERROR, PFX "worker %u: no lcore id for its thread "
+				"(%s): its mbufs skip the mempool cache",
+				keel_worker_index(d->worker), rte_strerror(rte_errno));
+		d->said_lcore = true;
+		return;
+	}
+	pthread_setspecific(lcore_key, d);
+}
+
 static int dpdk_poll(void *drv)
 {
 	struct keel__dpdk *d = drv;
@@ -420,6 +460,7 @@ static int dpdk_poll(void *drv)
 						       memory_order_relaxed))) {
 		d->owner = pthread_self();
 		atomic_store_explicit(&d->has_owner, true, memory_order_release);
+		register_lcore(d);
 	}
 	if (d->tx_count)
 		keel__dpdk_tx_flush(d);
@@ -900,6 +941,18 @@ static int dpdk_create(struct keel_worker *w, const char *args, void **out)
 	d->worker = w;
 	d->epfd = d->efd = -1;
 	keel_list_init(&d->socks);
+	/* A queue per worker unless queues= says otherwise: RSS spreads
+	 * the flows over them (eal.c). */
+	if (!o.has_queues)
+		o.queues = o.queue + keel_worker_count(w);
+	if (o.queues > KEEL__DPDK_MAX_QUEUES) {
+		keel_log(KEEL_LOG_ERROR, PFX "%u workers from queue %u need %u queues; "
+			"keel uses at most %u per port", keel_worker_count(w),
+			o.queue, o.queues, KEEL__DPDK_MAX_QUEUES);
+		free(d);
+		keel__dpdk_opts_free(&o);
+		return -EINVAL;
+	}
 	queue = o.queue + keel_worker_index(w);
 	rc = keel__dpdk_port_acquire(&o, queue, !o.busy, &d->port);
 	if (rc < 0) {

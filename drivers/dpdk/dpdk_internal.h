@@ -218,6 +218,7 @@ struct keel__dpdk {
 	_Atomic uint64_t net_snap[KEEL__NET_STATS_WORDS];
 	pthread_t owner;		/* the thread that polls */
 	atomic_bool has_owner;
+	bool said_lcore;		/* rte_thread_register failed, said */
 };
 
 /* Monotonic nanoseconds from the TSC. */

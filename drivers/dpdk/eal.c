@@ -478,8 +478,9 @@ static int port_setup(struct keel__dpdk_port *p, const struct keel__dpdk_opts *o
 	}
 	if (o->queues > info.max_rx_queues || o->queues > info.max_tx_queues) {
 		keel_log(KEEL_LOG_ERROR, PFX "port %u (%s) has at most %u RX and %u TX queues; "
-			"queues=%u asks for more", p->id, p->name,
-			info.max_rx_queues, info.max_tx_queues, o->queues);
+			"queues=%u asks for more%s", p->id, p->name,
+			info.max_rx_queues, info.max_tx_queues, o->queues,
+			o->has_queues ? "" : " (one per worker: run fewer)");
 		return -EINVAL;
 	}
 	p->nb_queues = (uint16_t)o->queues;

@@ -10,10 +10,13 @@
  */
 #include "xdp_internal.h"
 
+#include <keel/log.h>
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if_arp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -243,6 +246,69 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------------ queues */
+
+/*
+ * One AF_XDP socket per worker, worker i on queue base + i: the interface
+ * needs that many RX (and TX) queues. When it has fewer and allows more,
+ * ask for them with the ethtool channels ioctl (ETHTOOL_SCHANNELS, what
+ * `ethtool -L` does; a veth allows up to the count it was created with);
+ * when it cannot, say so now, in one line, rather than let the workers
+ * past the last queue fail one by one. An interface that does not report
+ * its channels is left alone (the socket's bind says if a queue is
+ * missing).
+ */
+static int ensure_queues(const struct keel__xdp *d, unsigned need)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr;
+	unsigned have, max;
+	int fd, rc = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, d->ifname);
+	ifr.ifr_data = (void *)&ch;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+		goto out; /* not reported: nothing to check */
+	if (ch.max_combined) { /* a NIC: RX and TX queues in pairs */
+		max = ch.max_combined;
+		have = ch.combined_count;
+	} else { /* separate counts (veth): a socket needs both */
+		max = ch.max_rx < ch.max_tx ? ch.max_rx : ch.max_tx;
+		have = ch.rx_count < ch.tx_count ? ch.rx_count : ch.tx_count;
+	}
+	if (have >= need)
+		goto out;
+	if (max >= need) {
+		if (ch.max_combined) {
+			ch.combined_count = need;
+		} else {
+			ch.rx_count = ch.rx_count > need ? ch.rx_count : need;
+			ch.tx_count = ch.tx_count > need ? ch.tx_count : need;
+		}
+		ch.cmd = ETHTOOL_SCHANNELS;
+		if (ioctl(fd, SIOCETHTOOL, &ifr) == 0) {
+			keel_log(KEEL_LOG_INFO, "keel: xdp: %s: %u queues set (it had %u), "
+				"one per worker", d->ifname, need, have);
+			goto out;
+		}
+		rc = -errno;
+	} else {
+		rc = -EINVAL; /* as the socket's bind to a missing queue */
+	}
+	keel_log(KEEL_LOG_ERROR, "keel: xdp: %s has %u queues (at most %u), fewer than "
+		"the %u its workers need (%s): run fewer workers, or give it "
+		"more queues (`ethtool -L %s %s N`)", d->ifname, have, max,
+		need, rc == -EINVAL ? "queue=, then one each" : strerror(-rc),
+		d->ifname, ch.max_combined ? "combined" : "rx N tx");
+out:
+	close(fd);
+	return rc;
+}
+
 /* ---------------------------------------------------------- create/destroy */
 
 static void xdp_destroy(void *drv);
@@ -299,6 +365,9 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 	memset(&cfg, 0, sizeof(cfg));
 	rc = read_iface(d, &a, &cfg);
 	if (rc < 0)
+		goto err;
+	if (keel_worker_index(w) == 0 &&
+	    (rc = ensure_queues(d, a.queue + keel_worker_count(w))) < 0)
 		goto err;
 	/* A frame holds its headroom and the largest Ethernet frame. */
 	d->frame_size = d->mtu + 14 + KEEL__XDP_DATA_OFF <= 2048 ? 2048 : 4096;

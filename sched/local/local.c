@@ -28,6 +28,7 @@ static int local_create(struct keel_runtime *rt, unsigned workers, void **out)
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
+	keel_runtime_plan_workers(rt, 1);
 	rc = keel_worker_create(rt, 0, &l->w);
 	if (rc < 0) { /* the runtime frees what was created */
 		free(l);

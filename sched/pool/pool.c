@@ -107,6 +107,7 @@ static int pool_create(struct keel_runtime *rt, unsigned workers, void **out)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		workers = n > 0 ? (unsigned)n : 1;
 	}
+	keel_runtime_plan_workers(rt, workers);
 	if (workers > POOL_MAX_WORKERS)
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));

@@ -229,6 +229,7 @@ static int shard_create(struct keel_runtime *rt, unsigned workers, void **out)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		workers = n > 0 ? (unsigned)n : 1;
 	}
+	keel_runtime_plan_workers(rt, workers);
 	if (workers > SHARD_MAX) {
 		keel_log(KEEL_LOG_ERROR, "keel: sched shard: at most %d shards", SHARD_MAX);
 		return -EINVAL;

@@ -233,6 +233,7 @@ static int steal_create(struct keel_runtime *rt, unsigned workers, void **out)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		workers = n > 0 ? (unsigned)n : 1;
 	}
+	keel_runtime_plan_workers(rt, workers);
 	if (workers > STEAL_MAX_WORKERS)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));

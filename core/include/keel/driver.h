@@ -156,6 +156,12 @@ struct keel_worker *keel_cx_worker(struct keel_cx *cx);
 unsigned keel_worker_index(const struct keel_worker *w);
 
 /**
+ * How many workers \p w's runtime has, or is creating (known before the
+ * first worker's drivers are created: a driver opens a queue per worker).
+ */
+unsigned keel_worker_count(const struct keel_worker *w);
+
+/**
  * Whether tasks of \p w's runtime move between workers (a migrating
  * scheduler). A driver need not care: every operation on a handle runs on
  * the thread of the worker that owns it (see keel_cx_home).

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /** \file
  * Everything an application needs: futures, tasks, combinators, time,
- * sockets, the runtime and KEEL_MAIN.
+ * sockets, spreading a service over the workers, the runtime and
+ * KEEL_MAIN.
  */
 #ifndef KEEL_H
 #define KEEL_H
@@ -14,6 +15,7 @@
 #include <keel/main.h>
 #include <keel/ready.h>
 #include <keel/runtime.h>
+#include <keel/serve.h>
 #include <keel/task.h>
 #include <keel/tcp.h>
 #include <keel/tcp_server.h>

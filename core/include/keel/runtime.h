@@ -19,11 +19,28 @@ extern "C" {
 
 struct keel_runtime;
 
+/** Entries of keel_config.driver_fallback. */
+#define KEEL_DRIVER_FALLBACKS 7
+
 /** How to build a runtime. Zero-initialised means all defaults. */
 struct keel_config {
 	const char *sched;  /* scheduler name; NULL: the default linked */
 	const char *driver; /* "NAME[:ARGS]"; NULL: the default linked */
-	unsigned workers;   /* 0: the scheduler's default */
+	/**
+	 * Drivers to try, in order, when the one before cannot start (its
+	 * create fails on a worker): "NAME[:ARGS]" each, the list ended by
+	 * NULL. Each one that fails prints a line with its reason, and the
+	 * runtime says which one it runs on; `driver` then names it.
+	 */
+	const char *driver_fallback[KEEL_DRIVER_FALLBACKS];
+	unsigned workers;   /* 0: the scheduler's default, or the length of
+			       cpus; the count in use once created */
+	/**
+	 * Pin worker i to the i-th CPU of this list ("2,3", "0-3,8"; copied
+	 * at create); NULL: not pinned. The main thread, which runs worker
+	 * 0, stays pinned after the runtime is gone.
+	 */
+	const char *cpus;
 	unsigned budget;    /* polls per worker tick before the drivers run;
 			       0: KEEL_DEFAULT_BUDGET */
 	bool stats;	    /* log the counters (KEEL_LOG_INFO) at destroy */
@@ -41,8 +58,9 @@ struct keel_config {
 /**
  * Create a runtime bound to the calling thread.
  * \return 0, -ENOENT (scheduler or driver not linked: the message on
- *         message logged lists those that are), -EINVAL, -ENOMEM, or a driver's
- *         error.
+ *         message logged lists those that are), -EINVAL (a bad cpus
+ *         list, or fewer CPUs in it than workers), -ENOMEM, or the error
+ *         of the last driver tried.
  */
 int keel_runtime_create(const struct keel_config *cfg,
 			struct keel_runtime **out);

@@ -88,6 +88,13 @@ struct keel_sched_ops {
 	bool (*has_work)(void *sched, struct keel_worker *w);
 };
 
+/**
+ * Say how many workers \p rt gets, once the scheduler knows (its default
+ * resolved), before it creates them: drivers size their queues by it
+ * (keel_worker_count).
+ */
+void keel_runtime_plan_workers(struct keel_runtime *rt, unsigned workers);
+
 /** Create worker number \p index of \p rt, with its drivers. 0 or -errno.
  *  The runtime owns it and frees it at keel_runtime_destroy. */
 int keel_worker_create(struct keel_runtime *rt, unsigned index,
