@@ -54,7 +54,12 @@ static void print_help(const char *prog, const char *usage,
 	     "  --driver=SPEC   network driver: NAME[:ARGS]\n"
 	     "  --sched=NAME    scheduler\n"
 	     "  --workers=N     number of workers (multi-threaded schedulers)\n"
-	     "  --stats         print runtime counters at exit\n"
+	     "  --stats[=INTERVAL]  print the counters at exit; with INTERVAL\n"
+	     "                  (1, 2s, 500ms) also datagrams in/out per second\n"
+	     "                  and drops by reason, one line per interval\n"
+	     "  --stats-workers those lines per worker too\n"
+	     "  --metrics=ADDR:PORT  serve the counters over HTTP, Prometheus\n"
+	     "                  text format, at /metrics\n"
 	     "  --verbose       say more\n"
 	     "  --help          this text\n");
 	puts("linked schedulers (* the default):");
@@ -176,8 +181,9 @@ static int parse(int *argc, char **argv, const char *usage,
 				return -EINVAL;
 			}
 			cfg->workers = (unsigned)n;
-		} else if (strcmp(a, "--stats") == 0) {
-			cfg->stats = true;
+		} else if ((rc = keel__monitor_option(argv[0], a, cfg)) != 0) {
+			if (rc < 0)
+				return rc; /* --stats, --metrics: monitor.c */
 		} else if (strcmp(a, "--verbose") == 0) {
 			cfg->verbose = true;
 			keel_log_set_level(KEEL_LOG_DEBUG);

@@ -14,6 +14,7 @@
 #include <keel/main.h>
 #include <keel/ready.h>
 #include <keel/runtime.h>
+#include <keel/stats.h>
 #include <keel/task.h>
 #include <keel/tcp.h>
 #include <keel/tcp_server.h>
