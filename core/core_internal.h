@@ -208,12 +208,25 @@ struct keel__call {
 	void *arg;
 };
 
+/* Each counter is written by one thread, its worker's (or the thread that
+ * tears the runtime down, once the workers stopped), with a relaxed load
+ * and store (KEEL__COUNT): plain moves, and no data race with
+ * keel_stats_read on another thread. Tasks alive are spawns minus
+ * completed and cancelled summed over the workers: a task may finish on
+ * another worker than the one it was spawned on. */
 struct keel_worker_stats {
-	uint64_t polls, spawns, completed, cancelled;
-	uint64_t ticks, parks, remote_msgs, timers_fired, budget_yields;
-	uint64_t moves;	 /* tasks moved here to use this worker's handles */
-	uint64_t leaked; /* tasks reclaimed at teardown, never joined */
+	_Atomic uint64_t polls, spawns, completed, cancelled;
+	_Atomic uint64_t ticks, parks, remote_msgs, timers_fired, budget_yields;
+	_Atomic uint64_t moves;	 /* tasks moved here to use this worker's handles */
+	_Atomic uint64_t leaked; /* tasks reclaimed at teardown, never joined */
 };
+
+#define KEEL__COUNT(w, field, n)                                               \
+	atomic_store_explicit(&(w)->stats.field,                               \
+			      atomic_load_explicit(&(w)->stats.field,          \
+						   memory_order_relaxed) +     \
+				      (uint64_t)(n),                           \
+			      memory_order_relaxed)
 
 struct keel_worker {
 	struct keel_runtime *rt;
@@ -231,7 +244,6 @@ struct keel_worker {
 					 under `lock` on migrating runtimes,
 					 read without it as a hint */
 	struct keel_list tasks;	      /* every task spawned here, not freed */
-	int64_t live_tasks;	      /* spawned here minus finished here */
 	struct keel__spin lock;	      /* migrating: guards tasks, wheel and
 					 fired_ready against other workers */
 	bool shared;		      /* the runtime's scheduler migrates */
@@ -314,7 +326,23 @@ struct keel_runtime {
 	unsigned nworkers;
 	int cpus[KEEL__MAX_WORKERS]; /* cfg.cpus: worker i on cpus[i] */
 	unsigned ncpus;		     /* 0: not pinned */
+	struct keel__monitor *monitor; /* stats.c, monitor.c: counters of the
+					  application, --stats=, --metrics= */
 };
+
+/* stats.c, monitor.c: start what cfg asks (--stats=INTERVAL, --metrics=)
+ * once the workers exist; stop it before they go. 0 or -errno (logged). */
+int keel__monitor_start(struct keel_runtime *rt);
+void keel__monitor_stop(struct keel_runtime *rt);
+/* main.c: --stats[=INTERVAL], --stats-workers, --metrics=ADDR:PORT into
+ * cfg: 1 taken, 0 not one of those, -EINVAL a bad value (logged). */
+int keel__monitor_option(const char *prog, const char *arg,
+			 struct keel_config *cfg);
+/* After the workers stopped: the exit summary, and free what remains. */
+void keel__monitor_fini(struct keel_runtime *rt);
+/* The counters, one line at a time, to fn (a FILE or the log). */
+void keel__stats_lines(struct keel_runtime *rt,
+		       void (*fn)(void *arg, const char *line), void *arg);
 
 /* Affine: make \p t runnable on its worker \p w (owner thread). Inline:
  * it is the self-wake hot path. */

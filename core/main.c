@@ -59,7 +59,12 @@ static void print_help(const char *prog, const char *usage,
 	     "                  pick CPUs of the NIC's NUMA node (cat /sys/class/\n"
 	     "                  net/IFACE/device/numa_node; lscpu) and leave CPU 0\n"
 	     "                  to the system (docs/deploy.md)\n"
-	     "  --stats         print runtime counters at exit\n"
+	     "  --stats[=INTERVAL]  print the counters at exit; with INTERVAL\n"
+	     "                  (1, 2s, 500ms) also datagrams in/out per second\n"
+	     "                  and drops by reason, one line per interval\n"
+	     "  --stats-workers those lines per worker too\n"
+	     "  --metrics=ADDR:PORT  serve the counters over HTTP, Prometheus\n"
+	     "                  text format, at /metrics\n"
 	     "  --verbose       say more\n"
 	     "  --help          this text\n");
 	puts("linked schedulers (* the default):");
@@ -209,8 +214,9 @@ static int parse(int *argc, char **argv, const char *usage,
 				return -EINVAL;
 			}
 			cfg->workers = (unsigned)n;
-		} else if (strcmp(a, "--stats") == 0) {
-			cfg->stats = true;
+		} else if ((rc = keel__monitor_option(argv[0], a, cfg)) != 0) {
+			if (rc < 0)
+				return rc; /* --stats, --metrics: monitor.c */
 		} else if (strcmp(a, "--verbose") == 0) {
 			cfg->verbose = true;
 			keel_log_set_level(KEEL_LOG_DEBUG);

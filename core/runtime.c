@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void log_stats(struct keel_runtime *rt);
-
 /* Defined by the linker when at least one entry exists. */
 extern const struct keel_sched_ops *const __start_keel_scheds[]
 	__attribute__((weak));
@@ -263,7 +261,7 @@ int keel_runtime_create(const struct keel_config *cfg,
 			break;
 		forget_drivers(rt);
 		if (c + 1 < nchoices)
-			keel_log(KEEL_LOG_ERROR, "keel: driver %s cannot start (%s); trying %s\n",
+			keel_log(KEEL_LOG_WARN, "keel: driver %s cannot start (%s); trying %s",
 				choice[c] ? choice[c] : "(default)",
 				keel_strerror(rc), choice[c + 1]);
 	}
@@ -276,6 +274,11 @@ int keel_runtime_create(const struct keel_config *cfg,
 	rt->cfg.driver = rt->ndrivers ? rt->drivers[0]->name : NULL;
 	rt->cfg.workers = rt->nworkers;
 	rt->home = rt->sched->home(rt->sched_impl);
+	rc = keel__monitor_start(rt); /* --stats=INTERVAL, --metrics= */
+	if (rc < 0) {
+		keel_runtime_destroy(rt);
+		return rc;
+	}
 	*out = rt;
 	return 0;
 err:
@@ -340,9 +343,9 @@ void keel_runtime_destroy(struct keel_runtime *rt)
 {
 	if (!rt)
 		return;
-	if (rt->cfg.stats)
-		log_stats(rt);
+	keel__monitor_stop(rt);
 	rt->sched->destroy(rt->sched_impl);
+	keel__monitor_fini(rt); /* --stats: the counters, final */
 	keel_waker_drop(&rt->shutdown_waker); /* its message is taken below */
 	keel__runtime_teardown(rt);
 	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
@@ -365,86 +368,4 @@ void *keel_runtime_sched(const struct keel_runtime *rt)
 const struct keel_config *keel_runtime_config(const struct keel_runtime *rt)
 {
 	return &rt->cfg;
-}
-
-/* The counters, one line at a time, to \p fn (a FILE or the log). */
-typedef void stats_line_fn(void *arg, const char *line);
-
-struct stats_out {
-	stats_line_fn *fn;
-	void *arg;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void emit(const struct stats_out *o, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	o->fn(o->arg, line);
-}
-
-static void stats_lines(struct keel_runtime *rt, stats_line_fn *fn, void *arg)
-{
-	const struct stats_out o = { fn, arg }, *out = &o;
-
-	emit(out, "keel: sched=%s driver=%s workers=%u", rt->cfg.sched,
-	     rt->cfg.driver ? rt->cfg.driver : "none", rt->nworkers);
-	for (unsigned i = 0; i < rt->nworkers; i++) {
-		struct keel_worker *w = rt->workers[i];
-		const struct keel_worker_stats *s = &w->stats;
-
-		emit(out,
-		     "  worker %u: spawns=%" PRIu64 " polls=%" PRIu64
-		     " completed=%" PRIu64 " cancelled=%" PRIu64
-		     " ticks=%" PRIu64 " parks=%" PRIu64
-		     " remote=%" PRIu64 " timers=%" PRIu64
-		     " budget_yields=%" PRIu64 " live=%" PRId64,
-		     w->index, s->spawns, s->polls, s->completed,
-		     s->cancelled, s->ticks, s->parks, s->remote_msgs,
-		     s->timers_fired, s->budget_yields, w->live_tasks);
-		for (unsigned d = 0; d < w->ndrv; d++) {
-			struct keel_driver_stats ds = { 0 };
-
-			if (!w->drv[d].ops->stats)
-				continue;
-			w->drv[d].ops->stats(w->drv[d].impl, &ds);
-			emit(out,
-			     "    %s: rx=%" PRIu64 " (%" PRIu64 " B)"
-			     " tx=%" PRIu64 " (%" PRIu64 " B)"
-			     " truncated=%" PRIu64 " rx_dropped=%" PRIu64
-			     " tx_dropped=%" PRIu64 " polls=%" PRIu64
-			     " events=%" PRIu64 " parks=%" PRIu64
-			     " wakeups=%" PRIu64,
-			     w->drv[d].ops->name, ds.rx_packets,
-			     ds.rx_bytes, ds.tx_packets, ds.tx_bytes,
-			     ds.rx_truncated, ds.rx_dropped, ds.tx_dropped,
-			     ds.polls, ds.events, ds.parks, ds.wakeups);
-		}
-	}
-}
-
-static void line_to_file(void *arg, const char *line)
-{
-	fprintf(arg, "%s\n", line);
-}
-
-static void line_to_log(void *arg, const char *line)
-{
-	(void)arg;
-	keel_log(KEEL_LOG_INFO, "%s", line);
-}
-
-void keel_runtime_print_stats(struct keel_runtime *rt, FILE *out)
-{
-	stats_lines(rt, line_to_file, out);
-}
-
-/* --stats at destroy: through the log, like every message of keel. */
-static void log_stats(struct keel_runtime *rt)
-{
-	stats_lines(rt, line_to_log, NULL);
 }

@@ -216,7 +216,7 @@ intptr_t keel_cx_home(struct keel_cx *cx, struct keel_worker *owner)
 	if (!t->shared || owner->rt != cx->worker->rt)
 		return -EXDEV;
 	t->home = owner;
-	cx->worker->stats.moves++;
+	KEEL__COUNT(cx->worker, moves, 1);
 	keel_waker_wake_by_ref(&cx->waker);
 	return KEEL_PENDING;
 }
@@ -388,8 +388,7 @@ static struct keel_task *task_new(struct keel_worker *from,
 /* Make a new task of \p w's known to it and runnable, on w's thread. */
 static void task_start(struct keel_worker *w, struct keel_task *t)
 {
-	w->live_tasks++;
-	w->stats.spawns++;
+	KEEL__COUNT(w, spawns, 1);
 	if (t->shared) {
 		keel__spin_lock(&w->lock);
 		keel_list_push_back(&w->tasks, &t->all);
@@ -491,11 +490,10 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 	if (t->drop)
 		t->drop(t->frame);
 	t->result = result;
-	w->live_tasks--;
 	if (cancelled)
-		w->stats.cancelled++;
+		KEEL__COUNT(w, cancelled, 1);
 	else
-		w->stats.completed++;
+		KEEL__COUNT(w, completed, 1);
 
 	if (t->shared) {
 		keel__spin_lock(&t->join_lock);
@@ -534,7 +532,7 @@ static inline intptr_t task_poll(struct keel_worker *w, struct keel_task *t,
 		.budget = KEEL_COOP_BUDGET,
 	};
 
-	w->stats.polls++;
+	KEEL__COUNT(w, polls, 1);
 	return t->poll(t->frame, &cx);
 }
 

@@ -223,7 +223,7 @@ static size_t worker_drain_inbox(struct keel_worker *w)
 		t->msg_refs = 0;
 		pthread_mutex_unlock(&w->inbox_lock);
 		keel__task_messages(t, kinds, refs);
-		w->stats.remote_msgs++;
+		KEEL__COUNT(w, remote_msgs, 1);
 		n++;
 	}
 	while (c) {
@@ -282,7 +282,7 @@ static size_t worker_run_tasks(struct keel_worker *w)
 			ran++;
 		}
 	if (ran == budget && worker_has_tasks(w))
-		w->stats.budget_yields++; /* others were still waiting */
+		KEEL__COUNT(w, budget_yields, 1); /* others still waited */
 	return ran;
 }
 
@@ -302,7 +302,7 @@ static size_t worker_poll_drivers(struct keel_worker *w)
 static size_t worker_fire_timers(struct keel_worker *w)
 {
 	size_t n = keel__wheel_advance(&w->wheel, w->now / KEEL_TIMER_TICK_NS);
-	w->stats.timers_fired += n;
+	KEEL__COUNT(w, timers_fired, n);
 	return n;
 }
 
@@ -462,7 +462,7 @@ static void worker_park(struct keel_worker *w)
 	    !atomic_load(&w->rt->shutdown) && !worker_has_tasks(w) &&
 	    !keel__ready_pending(w) &&
 	    !(test_clock && test_clock_advance(w))) {
-		w->stats.parks++;
+		KEEL__COUNT(w, parks, 1);
 		if (w->epfd >= 0)
 			worker_park_drivers(w, timeout);
 		else if (w->ndrv)
@@ -485,7 +485,7 @@ void keel_worker_run(struct keel_worker *w, struct keel_join *until)
 	       !atomic_load_explicit(&w->rt->shutdown, memory_order_relaxed)) {
 		size_t busy;
 
-		w->stats.ticks++;
+		KEEL__COUNT(w, ticks, 1);
 		w->now = keel__worker_clock(w);
 		busy = worker_run_tasks(w);
 		busy += worker_drain_inbox(w);
@@ -719,13 +719,13 @@ void keel__runtime_teardown(struct keel_runtime *rt)
 		while ((n = keel_list_pop_front(&w->tasks))) {
 			struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
 
-			w->stats.leaked++;
+			KEEL__COUNT(w, leaked, 1);
 			keel__cache_free(&w->cache, t, t->cls);
 		}
 		if (w->stats.leaked && rt->cfg.stats)
 			keel_log(KEEL_LOG_WARN, "keel: worker %u: %" PRIu64 " tasks were "
 				"neither joined nor detached", w->index,
-				w->stats.leaked);
+				atomic_load(&w->stats.leaked));
 	}
 #undef EACH_WORKER
 	keel__tls_worker = prev;

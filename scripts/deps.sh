@@ -10,6 +10,7 @@ pkgs=(meson ninja-build pkg-config gcc libcriterion-dev valgrind
       iproute2 ethtool iputils-ping netcat-openbsd      # test fixtures
       gcc-aarch64-linux-gnu libc6-dev-arm64-cross)      # the aarch64 build
 pkgs+=(bind9-dnsutils)                                  # dig: tests/dns
+pkgs+=(python3 python3-prometheus-client curl)          # tests/metrics: the exposition format
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -17,6 +17,8 @@
 #include "dpdk_internal.h"
 
 #include <keel/log.h>
+#include <keel/stats.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -707,6 +709,44 @@ static void dpdk_stats(void *drv, struct keel_driver_stats *out)
 #undef LOAD
 }
 
+/* keel_stats_read's extended counters: the relaxed atomics, net/'s drops
+ * by reason from the snapshot the worker keeps, and the port's own
+ * counters (rte_eth_stats_get reads the PMD's, as DPDK's telemetry does
+ * from its own thread). */
+static void dpdk_xstats(void *drv, keel_xstat_fn *fn, void *arg)
+{
+	struct keel__dpdk *d = drv;
+	const struct keel__dpdk_counters *s = &d->stats;
+	struct keel_net_stats ns;
+	struct rte_eth_stats es;
+
+#define LOAD(f) atomic_load_explicit(&s->f, memory_order_relaxed)
+	fn(arg, "rx_bursts", LOAD(rx_bursts), 0);
+	fn(arg, "tx_bursts", LOAD(tx_bursts), 0);
+	fn(arg, "rx_udp", LOAD(rx_udp), 0);
+	fn(arg, "rx_no_socket", LOAD(rx_no_socket), KEEL_STAT_DROP);
+	fn(arg, "rx_sock_full", LOAD(rx_sock_full), KEEL_STAT_DROP);
+	fn(arg, "rx_multiseg", LOAD(rx_multiseg), KEEL_STAT_DROP);
+	fn(arg, "tx_full", LOAD(tx_full), KEEL_STAT_DROP);
+	fn(arg, "tx_pending_hwm", LOAD(tx_pending_hwm), KEEL_STAT_GAUGE);
+	fn(arg, "mbuf_alloc_failed", LOAD(mbuf_alloc_failed), 0);
+	fn(arg, "arp_replies", LOAD(arp_replies), 0);
+	fn(arg, "icmp_replies", LOAD(icmp_replies), 0);
+	fn(arg, "arp_requests", LOAD(arp_requests), 0);
+	fn(arg, "neigh_shared", LOAD(neigh_shared), 0);
+#undef LOAD
+	net_stats(d, &ns);
+	for (int r = KEEL_NET_DROP_RUNT; r < KEEL_NET_DROP_MAX; r++)
+		fn(arg, keel_net_drop_name((enum keel_net_drop)r), ns.drops[r],
+		   KEEL_STAT_DROP);
+	if (rte_eth_stats_get(d->port_id, &es) == 0) {
+		fn(arg, "port_imissed", es.imissed, KEEL_STAT_DROP);
+		fn(arg, "port_ierrors", es.ierrors, KEEL_STAT_DROP);
+		fn(arg, "port_oerrors", es.oerrors, KEEL_STAT_DROP);
+		fn(arg, "port_rx_nombuf", es.rx_nombuf, KEEL_STAT_DROP);
+	}
+}
+
 int keel_dpdk_stats_get(struct keel_cx *cx, struct keel_dpdk_stats *out)
 {
 	struct keel__dpdk *d;
@@ -1063,6 +1103,7 @@ const struct keel_driver_ops keel_drv_dpdk = {
 	.park_prepare = dpdk_park_prepare,
 	.park_finish = dpdk_park_finish,
 	.stats = dpdk_stats,
+	.xstats = dpdk_xstats,
 	.udp_bind = keel__dpdk_udp_bind,
 };
 

@@ -11,6 +11,8 @@
 #include "xdp_internal.h"
 
 #include <keel/log.h>
+#include <keel/stats.h>
+
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
@@ -835,6 +837,38 @@ static void xdp_stats(void *drv, struct keel_driver_stats *out)
 	atomic_store_explicit(&d->stats_shown, true, memory_order_relaxed);
 }
 
+/* keel_stats_read's extended counters: those written as relaxed atomics
+ * and the kernel's XDP_STATISTICS, nothing else (net/'s counters and the
+ * frame counts are the worker's own, read only at teardown). */
+static void xdp_xstats(void *drv, keel_xstat_fn *fn, void *arg)
+{
+	const struct keel__xdp *d = drv;
+	const struct keel__xdp_counters *c = &d->stats;
+	struct xdp_statistics ks = { 0 };
+	socklen_t len = sizeof(ks);
+
+	if (d->fd >= 0)
+		getsockopt(d->fd, SOL_XDP, XDP_STATISTICS, &ks, &len);
+#define LOAD(f) atomic_load_explicit(&c->f, memory_order_relaxed)
+	fn(arg, "no_socket", LOAD(no_socket), KEEL_STAT_DROP);
+	fn(arg, "sock_queue_full", LOAD(sock_queue_full), KEEL_STAT_DROP);
+	fn(arg, "not_udp", LOAD(not_udp), KEEL_STAT_DROP);
+	fn(arg, "kernel_rx_dropped", ks.rx_dropped, KEEL_STAT_DROP);
+	fn(arg, "kernel_rx_ring_full", ks.rx_ring_full, KEEL_STAT_DROP);
+	fn(arg, "kernel_fill_empty", ks.rx_fill_ring_empty_descs, 0);
+	fn(arg, "kernel_rx_invalid", ks.rx_invalid_descs, KEEL_STAT_DROP);
+	fn(arg, "kernel_tx_invalid", ks.tx_invalid_descs, KEEL_STAT_DROP);
+	fn(arg, "tx_ring_full", LOAD(tx_ring_full), 0);
+	fn(arg, "no_frame", LOAD(no_frame), 0);
+	fn(arg, "tx_arp_wait", LOAD(tx_arp_wait), 0);
+	fn(arg, "tx_kicks", LOAD(tx_kicks), 0);
+	fn(arg, "fill_short", LOAD(fill_short), 0);
+	fn(arg, "fill_kicks", LOAD(fill_kicks), 0);
+	fn(arg, "neigh_asks", LOAD(neigh_asks), 0);
+	fn(arg, "neigh_updates", LOAD(neigh_updates), 0);
+#undef LOAD
+}
+
 const struct keel_driver_ops keel_drv_xdp = {
 	.name = "xdp",
 	.usage = "AF_XDP with keel's XDP program; ARGS: " USAGE,
@@ -846,6 +880,7 @@ const struct keel_driver_ops keel_drv_xdp = {
 	.park_prepare = xdp_park_prepare,
 	.park_finish = xdp_park_finish,
 	.stats = xdp_stats,
+	.xstats = xdp_xstats,
 	.udp_bind = keel__xdp_udp_bind,
 	/* No TCP: the runtime adds a linked driver that has it. */
 };

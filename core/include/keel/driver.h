@@ -42,6 +42,11 @@ struct keel_driver_stats {
 	uint64_t wakeups;      /* unparks that were needed */
 };
 
+/** Receives one extended counter of a driver (keel_driver_ops.xstats):
+ *  \p name is a string that outlives the runtime (a literal). */
+typedef void keel_xstat_fn(void *arg, const char *name, uint64_t value,
+			   unsigned flags);
+
 /** UDP fast path of one driver; `impl` is the driver's socket. */
 struct keel_udp_ops {
 	ssize_t (*recv_from)(void *impl, struct keel_cx *cx, void *buf,
@@ -131,7 +136,16 @@ struct keel_driver_ops {
 	 */
 	int (*park_prepare)(void *drv, int64_t *timeout_ns, int *fd);
 	int (*park_finish)(void *drv);
+	/** The common counters; called from any thread (keel/stats.h):
+	 *  read them with relaxed atomic loads. */
 	void (*stats)(void *drv, struct keel_driver_stats *out);
+	/**
+	 * Optional: the driver's own counters beyond keel_driver_stats,
+	 * each passed to \p fn with a name ("no_socket"), its value and
+	 * KEEL_STAT_* flags (keel/stats.h: GAUGE, DROP). Like stats, any
+	 * thread, no side effects. DPDK's xstats, in one callback.
+	 */
+	void (*xstats)(void *drv, keel_xstat_fn *fn, void *arg);
 
 	int (*udp_bind)(void *drv, struct keel_udp *s,
 			const struct keel_addr *addr,

@@ -16,6 +16,7 @@
 #include <keel/ready.h>
 #include <keel/runtime.h>
 #include <keel/serve.h>
+#include <keel/stats.h>
 #include <keel/task.h>
 #include <keel/tcp.h>
 #include <keel/tcp_server.h>

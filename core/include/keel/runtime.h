@@ -44,6 +44,14 @@ struct keel_config {
 	unsigned budget;    /* polls per worker tick before the drivers run;
 			       0: KEEL_DEFAULT_BUDGET */
 	bool stats;	    /* log the counters (KEEL_LOG_INFO) at destroy */
+	/** --stats=INTERVAL: log one line of rates (datagrams in and out per
+	 *  second, drops by reason) every interval; 0: none. keel/stats.h */
+	uint64_t stats_interval_ns;
+	bool stats_workers; /* --stats-workers: those lines per worker too */
+	/** --metrics=ADDR:PORT: serve every counter over HTTP in the
+	 *  Prometheus text format, from a thread of its own; NULL: no. The
+	 *  address is logged (port 0 picks one). */
+	const char *metrics;
 	bool verbose;	    /* for the application: --verbose */
 	/**
 	 * Virtual time: the clock starts at 0 and only moves when the runtime
@@ -99,7 +107,8 @@ void keel_runtime_destroy(struct keel_runtime *rt);
 /** The configuration the runtime was built with (names resolved). */
 const struct keel_config *keel_runtime_config(const struct keel_runtime *rt);
 
-/** Print every counter of every worker and driver to \p out. */
+/** Print every counter of every worker and driver to \p out (the
+ *  --stats summary; any thread, see keel/stats.h). */
 void keel_runtime_print_stats(struct keel_runtime *rt, FILE *out);
 
 /** The runtime of the worker polling \p cx. */

@@ -8,6 +8,8 @@
  */
 #include "dtest.h"
 
+#include <keel/stats.h>
+
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,6 +28,14 @@ struct loop {
 	intptr_t r;
 	uint64_t spins, deadline;
 };
+
+/* keel_stats_read: the dpdk instances' drop reasons, summed. */
+static void sum_drops(void *arg, const struct keel_stat *st)
+{
+	if (st->scope == KEEL_STAT_XSTAT && strcmp(st->driver, "dpdk") == 0 &&
+	    (st->flags & KEEL_STAT_DROP) && strncmp(st->name, "port_", 5) != 0)
+		*(uint64_t *)arg += st->value;
+}
 
 static intptr_t loop_body(void *frame, struct keel_cx *cx)
 {
@@ -112,6 +122,14 @@ static intptr_t null_body(void *frame, struct keel_cx *cx)
 	keel_drv_dpdk.stats(keel_cx_driver(cx, &keel_drv_dpdk), &ds);
 	cr_assert_eq(ds.rx_packets, st.rx_frames);
 	cr_assert_geq(ds.rx_dropped, st.rx_frames - st.net.rx_arp);
+	{
+		/* The drops by reason through the name/value reader. */
+		uint64_t sum = 0;
+
+		keel_stats_read(keel_cx_runtime(cx), sum_drops, &sum);
+		cr_assert_geq(sum, drops + st.rx_no_socket, "xstats drops %lu",
+			      (unsigned long)sum);
+	}
 	KEEL_END(f);
 }
 

@@ -5,6 +5,8 @@
  * names what is wrong, and good datagrams keep flowing around them. */
 #include "xtest.h"
 
+#include <keel/stats.h>
+
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 
@@ -236,6 +238,26 @@ static intptr_t bind_on_q1(void *frame, struct keel_cx *cx)
 	return keel_udp_bind(cx, s, &a, NULL);
 }
 
+/* keel_stats_read: the xdp instance of worker 0's extended counter. */
+struct xstat_find {
+	const char *name;
+	uint64_t value;
+	unsigned flags;
+	bool found;
+};
+
+static void xstat_find(void *arg, const struct keel_stat *st)
+{
+	struct xstat_find *x = arg;
+
+	if (st->scope == KEEL_STAT_XSTAT && st->worker == 0 &&
+	    strcmp(st->driver, "xdp") == 0 && strcmp(st->name, x->name) == 0) {
+		x->value = st->value;
+		x->flags = st->flags;
+		x->found = true;
+	}
+}
+
 static intptr_t watch_q0(void *frame, struct keel_cx *cx)
 {
 	struct nosock_frame *f = frame;
@@ -250,6 +272,15 @@ static intptr_t watch_q0(void *frame, struct keel_cx *cx)
 	XT_UNTIL(f, xt_stats(cx).no_socket >= 1);
 	cr_assert_eq(f->r, 0, "dropped as no_socket on queue 0");
 	cr_assert_eq(xt_stats(cx).base.rx_packets, 0);
+	{
+		/* The same counter through the name/value reader. */
+		struct xstat_find x = { .name = "no_socket" };
+
+		keel_stats_read(keel_cx_runtime(cx), xstat_find, &x);
+		cr_assert(x.found && x.value >= 1 && (x.flags & KEEL_STAT_DROP),
+			  "xstats no_socket: found %d value %lu", x.found,
+			  (unsigned long)x.value);
+	}
 	for (unsigned i = 0; i < FLOWS; i++)
 		close(f->pfd[i]);
 	KEEL_END(f);
