@@ -483,6 +483,11 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 	struct keel_list *n;
 	struct keel_waker jw;
 
+	/* Done before the drop runs: a wake that the drop causes (it cancels
+	 * a child this task awaited, say) must not queue it again. Migrating
+	 * tasks hold RUNNING through completion, to the same end. */
+	if (!t->shared)
+		t->state |= KEEL__T_DONE;
 	while ((n = t->timers.next) != &t->timers)
 		keel_timer_stop(KEEL_CONTAINER_OF(n, struct keel_timer, task_link));
 	while ((n = t->readies.next) != &t->readies)
@@ -508,7 +513,6 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 		task_release(t);
 		return;
 	}
-	t->state |= KEEL__T_DONE;
 	atomic_store_explicit(&t->finished, true, memory_order_release);
 	jw = take_joiner(t);
 	keel_waker_wake(&jw);

@@ -542,3 +542,77 @@ KEEL_TEST(task, coop_budget_yields_between_ready_operations, struct t_join)
 	cr_assert_eq(f->r, 3, "polls: %ld", (long)f->r);
 	KEEL_END(f);
 }
+
+/* A drop that cancels a child the task awaited wakes the task (the child's
+ * joiner) while it completes: it must not be queued again, polled, nor
+ * dropped twice. */
+struct awaiter {
+	struct keel_co co;
+	struct keel_join *child;
+	atomic_int *drops, *polls;
+	atomic_bool *waiting;
+	intptr_t r;
+};
+
+static intptr_t sleeper_forever(void *frame, struct keel_cx *cx)
+{
+	(void)frame;
+	(void)cx;
+	return KEEL_PENDING; /* never woken: only a cancel ends it */
+}
+
+static intptr_t awaiter_poll(void *frame, struct keel_cx *cx)
+{
+	struct awaiter *f = frame;
+
+	atomic_fetch_add(f->polls, 1);
+	KEEL_BEGIN(f);
+	if (KEEL_SPAWN(cx, sleeper_forever, NULL, &f->child, struct counter) < 0)
+		KEEL_RETURN(f, -ENOMEM);
+	atomic_store(f->waiting, true);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->child));
+	f->child = NULL;
+	KEEL_END(f);
+}
+
+static void awaiter_drop(void *frame)
+{
+	struct awaiter *f = frame;
+
+	atomic_fetch_add(f->drops, 1);
+	keel_join_abort(f->child); /* wakes this task, its joiner */
+}
+
+struct t_drop_once {
+	struct keel_co co;
+	struct keel_join *j;
+	atomic_int drops, polls;
+	atomic_bool waiting;
+	intptr_t r;
+	int spins, i, polls_at_cancel;
+};
+
+KEEL_TEST(task, drop_that_wakes_the_task_runs_once, struct t_drop_once)
+{
+	KEEL_BEGIN(f);
+	cr_assert_eq(KEEL_SPAWN(cx, awaiter_poll, awaiter_drop, &f->j, struct awaiter,
+				.drops = &f->drops, .polls = &f->polls,
+				.waiting = &f->waiting), 0);
+	while (!atomic_load(&f->waiting)) {
+		cr_assert_lt(++f->spins, 2000000, "the awaiter never ran");
+		KEEL_YIELD(f, cx);
+	}
+	for (f->i = 0; f->i < 10; f->i++)
+		KEEL_YIELD(f, cx); /* let it return pending */
+	f->polls_at_cancel = atomic_load(&f->polls);
+	keel_join_cancel(f->j);
+	KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+	cr_assert_eq(f->r, -ECANCELED);
+	for (f->i = 0; f->i < 50; f->i++)
+		KEEL_YIELD(f, cx); /* room for a wrong second drop to show */
+	cr_assert_eq(atomic_load(&f->drops), 1, "dropped %d times",
+		     atomic_load(&f->drops));
+	cr_assert_eq(atomic_load(&f->polls), f->polls_at_cancel,
+		     "polled after it was cancelled");
+	KEEL_END(f);
+}
