@@ -10,7 +10,10 @@
  * - recv_from with nothing in the socket's receive ring calls recvmmsg
  *   once, the first datagram straight into the caller's buffer (no copy:
  *   at one datagram per wake nothing changes), the others into the ring,
- *   which the next calls drain (one copy, from memory just written).
+ *   which the next calls drain (one copy, from memory just written). The
+ *   first call after one that found the socket empty uses recvmsg: at
+ *   one datagram in flight that saves recvmmsg's look for a second, and
+ *   the system calls are those of one datagram per call.
  *   recv_batch and recv_lend drain the ring first too, so datagrams come
  *   out in the order they came in, whatever call takes them. A ring slot
  *   is a compact KEEL__KERNEL_SLOT bytes plus a spill area up to the
@@ -85,6 +88,7 @@ struct kernel_udp {
 	struct udp_txq *txq;   /* at the first queued send_to */
 	struct keel_list tx_link; /* on the driver's tx_pending while queued */
 	int tx_err; /* a queued datagram's error, for the next send call */
+	bool rd_drained; /* recv_from's last look found the socket empty */
 
 	/* Zero-copy pool, allocated at the first recv_lend. */
 	unsigned char *bufs; /* nbufs * bufsize bytes */
@@ -287,9 +291,22 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 			g->msgs[k].msg_hdr.msg_namelen = sizeof(g->peer[k]);
 		g->iov[0][0] = (struct iovec){ buf, len };
 		g->next = g->end = 0;
-		KEEL__NOINTR(r, recvmmsg(u->io.fd, g->msgs,
-					 1 + KEEL__KERNEL_BATCH, 0, NULL));
+		if (u->rd_drained) {
+			/* The socket was empty at the last look: most likely
+			 * one datagram came (one in flight), which recvmsg
+			 * takes without recvmmsg's look for a second; if
+			 * more came, the next call takes them in a batch. */
+			KEEL__NOINTR(r, recvmsg(u->io.fd, &g->msgs[0].msg_hdr, 0));
+			if (r >= 0) {
+				g->msgs[0].msg_len = (unsigned)r;
+				r = 1;
+			}
+		} else {
+			KEEL__NOINTR(r, recvmmsg(u->io.fd, g->msgs,
+						 1 + KEEL__KERNEL_BATCH, 0, NULL));
+		}
 		r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
+		u->rd_drained = r == KEEL_PENDING;
 		if (r < 0)
 			return r;
 		g->next = 1;
