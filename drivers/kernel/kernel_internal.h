@@ -61,7 +61,7 @@ struct keel__kio {
 /*
  * recv_from and send_to batch underneath (udp.c): one recvmmsg fills a
  * per-socket receive ring of KEEL__KERNEL_BATCH slots that recv_from
- * drains, and send_to queues up to KEEL__KERNEL_BATCH datagrams for one
+ * drains, and send_to queues up to one fill (1 + KEEL__KERNEL_BATCH) for one
  * sendmmsg. A ring slot keeps KEEL__KERNEL_SLOT bytes in a compact array,
  * the rest of a long datagram in a spill area that only long datagrams
  * touch; a datagram up to KEEL__KERNEL_SLOT bytes is queued for sending

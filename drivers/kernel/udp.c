@@ -22,7 +22,7 @@
  *   KEEL_DGRAM_TRUNC, rx_truncated).
  * - send_to queues while the socket is in a burst (its ring holds
  *   datagrams not yet taken, or sends are already queued), else sends at
- *   once, as before. The queue goes out in one sendmmsg at the socket's
+ *   once, as before. The queue holds as many as one ring fill (65). The queue goes out in one sendmmsg at the socket's
  *   next receive that has to call the kernel, when it is full, before any
  *   other send call on the socket (order is kept), at close, and at the
  *   driver's poll, which the worker runs at the end of every tick and so
@@ -70,14 +70,17 @@ struct udp_ring {
 #define SPILL (KEEL__KERNEL_DGRAM_MAX - KEEL__KERNEL_SLOT)
 #define SPILL_BYTES ((size_t)KEEL__KERNEL_BATCH * SPILL)
 
-/* The send queue: msgs[head..n) not yet sent, payloads in arena. */
+/* The send queue: msgs[head..n) not yet sent, payloads in arena. As long
+ * as one ring fill, so that an echo of a fill is one sendmmsg. */
+#define TXQ_LEN (1 + KEEL__KERNEL_BATCH)
+
 struct udp_txq {
 	unsigned head, n;
 	size_t used; /* arena bytes */
-	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
-	struct iovec iov[KEEL__KERNEL_BATCH];
-	struct keel_addr to[KEEL__KERNEL_BATCH];
-	unsigned char arena[KEEL__KERNEL_BATCH * KEEL__KERNEL_SLOT];
+	struct mmsghdr msgs[TXQ_LEN];
+	struct iovec iov[TXQ_LEN];
+	struct keel_addr to[TXQ_LEN];
+	unsigned char arena[TXQ_LEN * KEEL__KERNEL_SLOT];
 };
 
 struct kernel_udp {
@@ -432,7 +435,7 @@ static ssize_t txq_push(struct kernel_udp *u, struct keel_cx *cx,
 		q->head = q->n = 0;
 		q->used = 0;
 	}
-	if (q->n == KEEL__KERNEL_BATCH && txq_flush(u, cx) == KEEL_PENDING)
+	if (q->n == TXQ_LEN && txq_flush(u, cx) == KEEL_PENDING)
 		return KEEL_PENDING;
 	p = q->arena + q->used;
 	if (len)

@@ -416,9 +416,9 @@ KEEL_TEST(ring, queued_sends_keep_order, struct send_frame)
 	KEEL_END(f);
 }
 
-/* A full queue (64 datagrams) goes out when one more is queued; close
- * sends what is queued. */
-#define QLEN 64u
+/* A full queue (65 datagrams, one ring fill) goes out when one more is
+ * queued; close sends what is queued. */
+#define QLEN 65u
 
 KEEL_TEST(ring, full_queue_and_close_send, struct send_frame)
 {
