@@ -9,6 +9,9 @@
 #                     see perf/scale.sh) on every linked scheduler, 1 worker
 #   echo-batch@SCHED  perf/echo-batch.c: keel with recv_batch/send_batch,
 #                     the baseline's algorithm (default: on local only)
+#   before@SCHED      with BEFORE=DIR: DIR/examples/udp-echo, another
+#                     build's example (e.g. main's), on BATCH_SCHEDS, for
+#                     a before/after comparison in one run
 # each with keel-udpload as the client, for every payload size and window.
 #
 # On 2 vCPUs loopback throughput is bound by the kernel and the client,
@@ -21,7 +24,7 @@
 # usage: perf/udp-echo-bench.sh [BUILD_DIR]          (default: build)
 # env:   DURATION=2 WARMUP=0.5 FLOWS=4 SIZES="64 1400" WINDOWS="1 64"
 #        SCHEDS="local pool steal shard" (default: every linked one)
-#        BATCH_SCHEDS=local  DRIVERS=kernel  PIN=1 (client on CPU 0,
+#        BATCH_SCHEDS=local  BEFORE=  DRIVERS=kernel  PIN=1 (client on CPU 0,
 #        server on CPU 1; PIN=0 lets the OS place them)  JSON=1 (also
 #        print one JSON object per run)  ADDR=127.0.0.1 PORT=9300
 #
@@ -41,13 +44,15 @@ DRIVERS=${DRIVERS:-kernel}
 PIN=${PIN:-1}
 JSON=${JSON:-0}
 ADDR=${ADDR:-127.0.0.1}
+BEFORE=${BEFORE:-}
 port=${PORT:-9300}
 
 load=$build/perf/keel-udpload
 echo_ex=$build/perf/keel-echo-plain
 echo_batch=$build/perf/keel-echo-batch
 base=$build/perf/baseline-echo
-for x in "$load" "$echo_ex" "$echo_batch" "$base"; do
+echo_before=${BEFORE:+$BEFORE/examples/udp-echo}
+for x in "$load" "$echo_ex" "$echo_batch" "$base" $echo_before; do
 	[ -x "$x" ] || { echo "udp-echo-bench: no $x (build first: ninja -C $build)" >&2; exit 2; }
 done
 SCHEDS=${SCHEDS:-$("$echo_ex" --help | awk '/^linked schedulers/ { on = 1; next }
@@ -145,6 +150,10 @@ for size in $SIZES; do
 			done
 			for s in $BATCH_SCHEDS; do
 				run "echo-batch@$s" "$drv" "$size" "$win" "$echo_batch" \
+					--sched="$s" --workers=1 --driver="$drv" --stats || true
+			done
+			[ -z "$echo_before" ] || for s in $BATCH_SCHEDS; do
+				run "before@$s" "$drv" "$size" "$win" "$echo_before" \
 					--sched="$s" --workers=1 --driver="$drv" --stats || true
 			done
 		done

@@ -121,6 +121,7 @@ static int kernel_create(struct keel_worker *w, const char *args, void **out)
 	d->epfd = -1;
 	d->unpark_fd = -1;
 	keel_list_init(&d->open);
+	keel_list_init(&d->tx_pending);
 	atomic_init(&d->unpark_armed, false);
 	rc = parse_args(d, args);
 	if (rc < 0)
@@ -225,6 +226,11 @@ static int kernel_poll(void *drv)
 	int n;
 
 	KEEL__KSTAT_ADD(d, polls, 1);
+	/* The end of a tick: what send_to queued goes out now, before the
+	 * look for edges (on loopback a receiver of ours is readable when
+	 * sendmmsg returns). */
+	if (!keel_list_empty(&d->tx_pending))
+		keel__kernel_udp_flush(d);
 	/* Nothing registered but the unpark eventfd (drained by park): save
 	 * the syscall, which a busy worker would otherwise pay every tick. */
 	if (!d->nopen)
@@ -254,6 +260,11 @@ static int kernel_park(void *drv, int64_t timeout_ns)
 	int ms = timeout_ms(timeout_ns);
 	int n;
 
+	/* Nothing queued sleeps with the worker (poll flushed already,
+	 * unless a send failed for want of room: then it waits for the
+	 * EPOLLOUT edge this wait brings). */
+	if (!keel_list_empty(&d->tx_pending))
+		keel__kernel_udp_flush(d);
 	if (ms != 0)
 		KEEL__KSTAT_ADD(d, parks, 1);
 	n = epoll_wait(d->epfd, evs, KEEL__KERNEL_EVENTS, ms);
@@ -269,6 +280,8 @@ static int kernel_park_prepare(void *drv, int64_t *timeout_ns, int *fd)
 	struct keel__kernel *d = drv;
 
 	(void)timeout_ns;
+	if (!keel_list_empty(&d->tx_pending))
+		keel__kernel_udp_flush(d);
 	KEEL__KSTAT_ADD(d, parks, 1);
 	*fd = d->epfd;
 	return 0;

@@ -58,6 +58,18 @@ struct keel__kio {
 /* Messages per recvmmsg/sendmmsg call (bounded stack use). */
 #define KEEL__KERNEL_BATCH 64u
 
+/*
+ * recv_from and send_to batch underneath (udp.c): one recvmmsg fills a
+ * per-socket receive ring of KEEL__KERNEL_BATCH slots that recv_from
+ * drains, and send_to queues up to one fill (1 + KEEL__KERNEL_BATCH) for one
+ * sendmmsg. A ring slot keeps KEEL__KERNEL_SLOT bytes in a compact array,
+ * the rest of a long datagram in a spill area that only long datagrams
+ * touch; a datagram up to KEEL__KERNEL_SLOT bytes is queued for sending
+ * (a longer one is sent at once, after what is queued).
+ */
+#define KEEL__KERNEL_SLOT      2048u
+#define KEEL__KERNEL_DGRAM_MAX 65536u
+
 /* Events per epoll_wait: the bound on one poll's work. */
 #define KEEL__KERNEL_EVENTS 64
 
@@ -89,6 +101,7 @@ struct keel__kernel {
 	atomic_bool unpark_armed;  /* a write is in the eventfd, unread */
 	struct keel_list open;	   /* every keel__kio not yet closed */
 	unsigned nopen;		   /* its length */
+	struct keel_list tx_pending; /* UDP sockets with queued sends */
 	unsigned lend_bufs;	   /* zero-copy buffers per UDP socket */
 	unsigned lend_bufsize;	   /* bytes each */
 	struct keel__kernel_counters stats;
@@ -100,6 +113,10 @@ int keel__kernel_add(struct keel__kernel *d, struct keel__kio *io);
 
 /* Deregister \p io, close its fd, drop its wakers. Does not free it. */
 void keel__kernel_del(struct keel__kio *io);
+
+/* Send what every UDP socket of \p d has queued (the end of a tick, and
+ * before a park): udp.c. */
+void keel__kernel_udp_flush(struct keel__kernel *d);
 
 /* A syscall, again while a signal interrupts it. */
 #define KEEL__NOINTR(res, call)                                                \

@@ -4,6 +4,35 @@
  * calls on recvmmsg/sendmmsg, and the zero-copy calls emulated with a pool
  * of buffers the driver owns.
  *
+ * The one-datagram calls batch underneath, so that a service written with
+ * recv_from/send_to costs what one written with the batch calls does:
+ *
+ * - recv_from with nothing in the socket's receive ring calls recvmmsg
+ *   once, the first datagram straight into the caller's buffer (no copy:
+ *   at one datagram per wake nothing changes), the others into the ring,
+ *   which the next calls drain (one copy, from memory just written). The
+ *   first call after one that found the socket empty uses recvmsg: at
+ *   one datagram in flight that saves recvmmsg's look for a second, and
+ *   the system calls are those of one datagram per call.
+ *   recv_batch and recv_lend drain the ring first too, so datagrams come
+ *   out in the order they came in, whatever call takes them. A ring slot
+ *   is a compact KEEL__KERNEL_SLOT bytes plus a spill area up to the
+ *   largest datagram, touched only by long datagrams: nothing is cut but
+ *   by the caller's own buffer, reported as before (-EMSGSIZE,
+ *   KEEL_DGRAM_TRUNC, rx_truncated).
+ * - send_to queues while the socket is in a burst (its ring holds
+ *   datagrams not yet taken, or sends are already queued), else sends at
+ *   once, as before. The queue holds as many as one ring fill (65). The queue goes out in one sendmmsg at the socket's
+ *   next receive that has to call the kernel, when it is full, before any
+ *   other send call on the socket (order is kept), at close, and at the
+ *   driver's poll, which the worker runs at the end of every tick and so
+ *   always before it parks. A queued send_to is ready with its length; a
+ *   datagram the kernel then refuses is dropped (tx_dropped) and its
+ *   error is returned by the socket's next send call, which sends nothing
+ *   (as the kernel reports a socket's asynchronous errors). A full queue
+ *   the kernel has no room for (EAGAIN) makes send_to wait for
+ *   writability; nothing waits forever.
+ *
  * The kernel has no packet buffers to lend, so recv_lend receives straight
  * into free pool buffers (the one copy is the kernel's, as with recv_from)
  * and lends them; send_lent sends from them and takes back those sent.
@@ -23,12 +52,46 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* The receive ring: msgs[0] is the caller's buffer, msgs[1..] the slots;
+ * the datagrams not yet taken are msgs[next..end). */
+struct udp_ring {
+	unsigned next, end;
+	unsigned char *data;  /* KEEL__KERNEL_BATCH x KEEL__KERNEL_SLOT */
+	unsigned char *spill; /* KEEL__KERNEL_BATCH x SPILL, mmap'd */
+	struct mmsghdr msgs[1 + KEEL__KERNEL_BATCH];
+	struct iovec iov[1 + KEEL__KERNEL_BATCH][2];
+	struct keel_addr peer[1 + KEEL__KERNEL_BATCH];
+};
+
+#define SPILL (KEEL__KERNEL_DGRAM_MAX - KEEL__KERNEL_SLOT)
+#define SPILL_BYTES ((size_t)KEEL__KERNEL_BATCH * SPILL)
+
+/* The send queue: msgs[head..n) not yet sent, payloads in arena. As long
+ * as one ring fill, so that an echo of a fill is one sendmmsg. */
+#define TXQ_LEN (1 + KEEL__KERNEL_BATCH)
+
+struct udp_txq {
+	unsigned head, n;
+	size_t used; /* arena bytes */
+	struct mmsghdr msgs[TXQ_LEN];
+	struct iovec iov[TXQ_LEN];
+	struct keel_addr to[TXQ_LEN];
+	unsigned char arena[TXQ_LEN * KEEL__KERNEL_SLOT];
+};
 
 struct kernel_udp {
 	struct keel__kio io; /* first: epoll's data.ptr points here too */
 	int family;
+
+	struct udp_ring *ring; /* at the first recv_from */
+	struct udp_txq *txq;   /* at the first queued send_to */
+	struct keel_list tx_link; /* on the driver's tx_pending while queued */
+	int tx_err; /* a queued datagram's error, for the next send call */
+	bool rd_drained; /* recv_from's last look found the socket empty */
 
 	/* Zero-copy pool, allocated at the first recv_lend. */
 	unsigned char *bufs; /* nbufs * bufsize bytes */
@@ -43,8 +106,6 @@ static struct kernel_udp *udp_of(void *impl)
 	return impl;
 }
 
-/* -------------------------------------------------------- copied datagrams */
-
 /* A datagram from a source that cannot be answered (source port 0, a
  * broadcast or network address: source.h) is dropped, counted in
  * rx_dropped, as net/ does on the bypass drivers. */
@@ -53,10 +114,121 @@ static bool src_bad(struct kernel_udp *u, const struct keel_addr *a)
 	return keel__ksrc_bad(&u->src, a);
 }
 
-static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
-			     size_t len, struct keel_addr *from)
+/* ------------------------------------------------------------ receive ring */
+
+static struct udp_ring *ring_new(void)
 {
-	struct kernel_udp *u = udp_of(impl);
+	struct udp_ring *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->data = malloc((size_t)KEEL__KERNEL_BATCH * KEEL__KERNEL_SLOT);
+	/* Reserved, not committed: only a long datagram touches its pages. */
+	g->spill = mmap(NULL, SPILL_BYTES, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!g->data || g->spill == MAP_FAILED) {
+		if (g->spill != MAP_FAILED)
+			munmap(g->spill, SPILL_BYTES);
+		free(g->data);
+		free(g);
+		return NULL;
+	}
+	for (unsigned i = 1; i <= KEEL__KERNEL_BATCH; i++) {
+		g->iov[i][0] = (struct iovec){
+			g->data + (size_t)(i - 1) * KEEL__KERNEL_SLOT,
+			KEEL__KERNEL_SLOT
+		};
+		g->iov[i][1] = (struct iovec){
+			g->spill + (size_t)(i - 1) * SPILL, SPILL
+		};
+		g->msgs[i].msg_hdr = (struct msghdr){
+			.msg_name = &g->peer[i],
+			.msg_namelen = sizeof(g->peer[i]),
+			.msg_iov = g->iov[i],
+			.msg_iovlen = 2,
+		};
+	}
+	g->msgs[0].msg_hdr = (struct msghdr){
+		.msg_name = &g->peer[0],
+		.msg_iov = g->iov[0],
+		.msg_iovlen = 1,
+	};
+	return g;
+}
+
+/* Close: datagrams taken from the kernel but never delivered are dropped
+ * (rx_dropped). */
+static void ring_free(struct kernel_udp *u)
+{
+	struct udp_ring *g = u->ring;
+
+	if (!g)
+		return;
+	if (g->next < g->end)
+		KEEL__KSTAT_ADD(u->io.drv, rx_dropped, g->end - g->next);
+	munmap(g->spill, SPILL_BYTES);
+	free(g->data);
+	free(g);
+	u->ring = NULL;
+}
+
+static bool ring_has(const struct kernel_udp *u)
+{
+	return u->ring && u->ring->next < u->ring->end;
+}
+
+/* Copy up to \p cap bytes of ring entry \p i into \p buf; \return how
+ * many, with *cut set when the datagram was longer. */
+static size_t ring_copy(const struct udp_ring *g, unsigned i, void *buf,
+			size_t cap, bool *cut)
+{
+	size_t len = g->msgs[i].msg_len, n = len < cap ? len : cap;
+	size_t head = n < KEEL__KERNEL_SLOT ? n : KEEL__KERNEL_SLOT;
+
+	if (head)
+		memcpy(buf, g->iov[i][0].iov_base, head);
+	if (n > head)
+		memcpy((unsigned char *)buf + head, g->iov[i][1].iov_base,
+		       n - head);
+	/* A slot holds the largest datagram: MSG_TRUNC here cannot be, but
+	 * would be reported. */
+	*cut = len > cap || (g->msgs[i].msg_hdr.msg_flags & MSG_TRUNC);
+	return n;
+}
+
+/* The next ring entry from a source that may be answered (the others are
+ * dropped, counted), or 0 when the ring has none left. */
+static unsigned ring_next(struct kernel_udp *u)
+{
+	struct udp_ring *g = u->ring;
+
+	while (g->next < g->end) {
+		unsigned i = g->next++;
+
+		if (!src_bad(u, &g->peer[i]))
+			return i;
+		KEEL__KSTAT_ADD(u->io.drv, rx_dropped, 1);
+	}
+	return 0;
+}
+
+/* recv_from's result for a datagram of which \p n bytes were kept
+ * (\p cut: it was longer), counted. */
+static ssize_t delivered(struct keel__kernel *d, size_t n, bool cut)
+{
+	KEEL__KSTAT_ADD(d, rx_packets, 1);
+	KEEL__KSTAT_ADD(d, rx_bytes, n);
+	if (cut) {
+		KEEL__KSTAT_ADD(d, rx_truncated, 1);
+		return -EMSGSIZE;
+	}
+	return (ssize_t)n;
+}
+
+/* One recvmsg, for a socket whose ring could not be allocated. */
+static ssize_t recv_one(struct kernel_udp *u, struct keel_cx *cx, void *buf,
+			size_t len, struct keel_addr *from)
+{
 	struct keel__kernel *d = u->io.drv;
 	struct keel_addr src;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
@@ -80,14 +252,80 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 	}
 	if (from)
 		*from = src;
-	KEEL__KSTAT_ADD(d, rx_packets, 1);
-	KEEL__KSTAT_ADD(d, rx_bytes, n);
-	if (mh.msg_flags & MSG_TRUNC) {
-		KEEL__KSTAT_ADD(d, rx_truncated, 1);
-		return -EMSGSIZE;
-	}
-	return n;
+	return delivered(d, (size_t)n, mh.msg_flags & MSG_TRUNC);
 }
+
+static intptr_t txq_flush(struct kernel_udp *u, struct keel_cx *cx);
+
+static bool txq_has(const struct kernel_udp *u)
+{
+	return u->txq && u->txq->head < u->txq->n;
+}
+
+static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
+			     size_t len, struct keel_addr *from)
+{
+	struct kernel_udp *u = udp_of(impl);
+	struct keel__kernel *d = u->io.drv;
+	struct udp_ring *g = u->ring;
+	unsigned i;
+	intptr_t r;
+
+	if (!g) {
+		g = u->ring = ring_new();
+		if (!g)
+			return recv_one(u, cx, buf, len, from);
+	}
+	for (;;) {
+		if ((i = ring_next(u)) != 0) {
+			bool cut;
+			size_t n = ring_copy(g, i, buf, len, &cut);
+
+			if (from)
+				*from = g->peer[i];
+			return delivered(d, n, cut);
+		}
+		/* Empty: the replies to what it held go out first, then one
+		 * recvmmsg, its first datagram into the caller's buffer. */
+		if (txq_has(u))
+			txq_flush(u, NULL);
+		g->msgs[0].msg_hdr.msg_namelen = sizeof(g->peer[0]);
+		for (unsigned k = 1; k < g->end; k++)
+			g->msgs[k].msg_hdr.msg_namelen = sizeof(g->peer[k]);
+		g->iov[0][0] = (struct iovec){ buf, len };
+		g->next = g->end = 0;
+		if (u->rd_drained) {
+			/* The socket was empty at the last look: most likely
+			 * one datagram came (one in flight), which recvmsg
+			 * takes without recvmmsg's look for a second; if
+			 * more came, the next call takes them in a batch. */
+			KEEL__NOINTR(r, recvmsg(u->io.fd, &g->msgs[0].msg_hdr, 0));
+			if (r >= 0) {
+				g->msgs[0].msg_len = (unsigned)r;
+				r = 1;
+			}
+		} else {
+			KEEL__NOINTR(r, recvmmsg(u->io.fd, g->msgs,
+						 1 + KEEL__KERNEL_BATCH, 0, NULL));
+		}
+		r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
+		u->rd_drained = r == KEEL_PENDING;
+		if (r < 0)
+			return r;
+		g->next = 1;
+		g->end = (unsigned)r;
+		if (!src_bad(u, &g->peer[0])) {
+			if (from)
+				*from = g->peer[0];
+			return delivered(d, g->msgs[0].msg_len,
+					 g->msgs[0].msg_hdr.msg_flags & MSG_TRUNC);
+		}
+		KEEL__KSTAT_ADD(d, rx_dropped, 1);
+		/* Each turn consumes datagrams, so this ends. */
+	}
+}
+
+/* -------------------------------------------------------------- send queue */
 
 /* A send failed with \p r: count what the kernel dropped for want of
  * buffer space. */
@@ -98,12 +336,145 @@ static intptr_t send_failed(struct kernel_udp *u, intptr_t r)
 	return r;
 }
 
+/* The error a queued datagram met, once: every send call asks first. */
+static int tx_error(struct kernel_udp *u)
+{
+	int e = u->tx_err;
+
+	u->tx_err = 0;
+	return e;
+}
+
+/*
+ * Send what is queued, in order. A datagram the kernel refuses is
+ * dropped, counted in tx_dropped, its error kept for the next send call.
+ * \return 0 when the queue is empty; KEEL_PENDING when the kernel has no
+ * room (with \p cx's waker in the socket's write slot, when given; the
+ * driver's poll tries again each tick, and the EPOLLOUT edge wakes a
+ * parked worker).
+ */
+static intptr_t txq_flush(struct kernel_udp *u, struct keel_cx *cx)
+{
+	struct keel__kernel *d = u->io.drv;
+	struct udp_txq *q = u->txq;
+	uint64_t sent = 0, bytes = 0;
+	intptr_t rc = 0;
+
+	while (q->head < q->n) {
+		int r;
+
+		KEEL__NOINTR(r, sendmmsg(u->io.fd, q->msgs + q->head,
+					 q->n - q->head, 0));
+		if (r > 0) {
+			for (unsigned i = q->head; i < q->head + (unsigned)r; i++)
+				bytes += q->msgs[i].msg_len;
+			sent += (unsigned)r;
+			q->head += (unsigned)r;
+			continue;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (cx)
+				keel_waker_register(&u->io.waker[KEEL__KIO_WR], cx);
+			rc = KEEL_PENDING;
+			break;
+		}
+		if (!u->tx_err)
+			u->tx_err = r < 0 ? keel__kernel_err(errno) : -EIO;
+		KEEL__KSTAT_ADD(d, tx_dropped, 1);
+		q->head++;
+	}
+	if (sent) {
+		KEEL__KSTAT_ADD(d, tx_packets, sent);
+		KEEL__KSTAT_ADD(d, tx_bytes, bytes);
+	}
+	if (q->head == q->n) {
+		q->head = q->n = 0;
+		q->used = 0;
+		if (keel_list_linked(&u->tx_link))
+			keel_list_remove(&u->tx_link);
+	}
+	return rc;
+}
+
+void keel__kernel_udp_flush(struct keel__kernel *d)
+{
+	struct keel_list *n = d->tx_pending.next;
+
+	/* A flush unlinks only its own socket. */
+	while (n != &d->tx_pending) {
+		struct keel_list *next = n->next;
+
+		txq_flush(KEEL_CONTAINER_OF(n, struct kernel_udp, tx_link), NULL);
+		n = next;
+	}
+}
+
+/* What a send call that does not queue does first: return the error a
+ * queued datagram met, if any, else send what is queued (order is kept).
+ * 0 to go on, KEEL_PENDING (waiting for room), or that error. */
+static intptr_t tx_first(struct kernel_udp *u, struct keel_cx *cx)
+{
+	if (!u->tx_err && txq_has(u) && txq_flush(u, cx) == KEEL_PENDING)
+		return KEEL_PENDING;
+	return tx_error(u);
+}
+
+/* Queue one datagram; \return its length, or KEEL_PENDING (the queue is
+ * full and the kernel has no room). -ENOMEM: not queued, send at once. */
+static ssize_t txq_push(struct kernel_udp *u, struct keel_cx *cx,
+			const void *buf, size_t len, const struct keel_addr *to)
+{
+	struct udp_txq *q = u->txq;
+	struct mmsghdr *m;
+	unsigned char *p;
+
+	if (!q) {
+		q = u->txq = malloc(sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		q->head = q->n = 0;
+		q->used = 0;
+	}
+	if (q->n == TXQ_LEN && txq_flush(u, cx) == KEEL_PENDING)
+		return KEEL_PENDING;
+	p = q->arena + q->used;
+	if (len)
+		memcpy(p, buf, len);
+	q->used += len;
+	q->to[q->n] = *to;
+	q->iov[q->n] = (struct iovec){ p, len };
+	m = &q->msgs[q->n];
+	m->msg_hdr = (struct msghdr){
+		.msg_name = &q->to[q->n],
+		.msg_namelen = keel_addr_len(to),
+		.msg_iov = &q->iov[q->n],
+		.msg_iovlen = 1,
+	};
+	m->msg_len = 0;
+	if (q->n++ == q->head && !keel_list_linked(&u->tx_link))
+		keel_list_push_back(&u->io.drv->tx_pending, &u->tx_link);
+	return (ssize_t)len;
+}
+
 static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
 			   size_t len, const struct keel_addr *to)
 {
 	struct kernel_udp *u = udp_of(impl);
 	ssize_t n;
 
+	if (u->tx_err)
+		return tx_error(u);
+	/* In a burst, small datagrams to an address of the socket's family
+	 * queue; anything else is sent now, and the kernel's answer
+	 * returned, as it always was. */
+	if (len <= KEEL__KERNEL_SLOT && to->sa.sa_family == u->family &&
+	    (ring_has(u) || txq_has(u))) {
+		n = txq_push(u, cx, buf, len, to);
+		if (n != -ENOMEM)
+			return n;
+	}
+	if ((n = tx_first(u, cx)) != 0)
+		return n;
 	KEEL__NOINTR(n, sendto(u->io.fd, buf, len, 0, &to->sa, keel_addr_len(to)));
 	n = keel__kernel_done(&u->io, KEEL__KIO_WR, cx, n);
 	if (n < 0)
@@ -145,6 +516,31 @@ static int drop_bad_srcs(struct kernel_udp *u, struct keel_dgram *v,
 	return k;
 }
 
+/* recv_batch from what recv_from left in the ring: \return how many. */
+static ssize_t batch_from_ring(struct kernel_udp *u, struct keel_dgram *v,
+			       unsigned n)
+{
+	struct keel__kernel *d = u->io.drv;
+	uint64_t bytes = 0, trunc = 0;
+	unsigned k = 0, i;
+
+	while (k < n && (i = ring_next(u)) != 0) {
+		bool cut;
+
+		v[k].len = ring_copy(u->ring, i, v[k].buf, v[k].cap, &cut);
+		v[k].peer = u->ring->peer[i];
+		v[k].flags = cut ? KEEL_DGRAM_TRUNC : 0;
+		trunc += cut;
+		bytes += v[k].len;
+		k++;
+	}
+	KEEL__KSTAT_ADD(d, rx_packets, k);
+	KEEL__KSTAT_ADD(d, rx_bytes, bytes);
+	if (trunc)
+		KEEL__KSTAT_ADD(d, rx_truncated, trunc);
+	return k;
+}
+
 static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			      struct keel_dgram *v, unsigned n)
 {
@@ -157,6 +553,9 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
+	/* What recv_from took from the kernel comes first. */
+	if (ring_has(u) && (r = batch_from_ring(u, v, n)) > 0)
+		return r;
 	for (unsigned i = 0; i < n; i++) {
 		iov[i] = (struct iovec){ v[i].buf, v[i].cap };
 		msgs[i].msg_hdr = (struct msghdr){
@@ -214,6 +613,8 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
+	if ((r = tx_first(u, cx)) != 0)
+		return r;
 	for (unsigned i = 0; i < n; i++) {
 		/* msghdr has no const members: the casts go through an
 		 * integer, the kernel only reads these. */
@@ -386,18 +787,67 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 	return k;
 }
 
+/* recv_lend from what recv_from left in the ring, copied into free
+ * buffers: \return packets lent (0 when every one taken was too long and
+ * dropped, as lend_once drops them), or -ENOBUFS (all lent). */
+static ssize_t lend_from_ring(struct kernel_udp *u, struct keel_pkt *pkts,
+			      unsigned n)
+{
+	struct keel__kernel *d = u->io.drv;
+	struct udp_ring *g = u->ring;
+	uint16_t idx[KEEL__KERNEL_BATCH];
+	uint64_t bytes = 0, trunc = 0;
+	unsigned k = 0, i;
+	int r = pool_take(u, idx, n);
+
+	if (r <= 0)
+		return r < 0 ? r : -ENOBUFS;
+	while (k < (unsigned)r && (i = ring_next(u)) != 0) {
+		unsigned char *b = pool_buf(u, idx[k]);
+		bool cut;
+		size_t len = ring_copy(g, i, b, u->bufsize, &cut);
+
+		if (cut) {
+			trunc++;
+			continue;
+		}
+		pkts[k] = (struct keel_pkt){
+			.data = b,
+			.len = (uint32_t)len,
+			.cap = u->bufsize,
+			.peer = g->peer[i],
+			.priv = { idx[k], (uintptr_t)u },
+		};
+		u->lent[idx[k]] = 1;
+		bytes += len;
+		k++;
+	}
+	u->nfree -= k; /* idx[0..k) were the top of the free stack */
+	if (trunc) {
+		KEEL__KSTAT_ADD(d, rx_truncated, trunc);
+		KEEL__KSTAT_ADD(d, rx_dropped, trunc);
+	}
+	KEEL__KSTAT_ADD(d, rx_packets, k);
+	KEEL__KSTAT_ADD(d, rx_bytes, bytes);
+	return k;
+}
+
 static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
 			     struct keel_pkt *pkts, unsigned n)
 {
 	struct kernel_udp *u = udp_of(impl);
+	ssize_t k;
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
+	/* What recv_from took from the kernel comes first. */
+	while (ring_has(u))
+		if ((k = lend_from_ring(u, pkts, n)) != 0)
+			return k;
 	/* Each round consumes datagrams, so this ends; the bound keeps a
 	 * flood of oversized datagrams from holding the worker. */
 	for (unsigned round = 0; round < 16; round++) {
-		ssize_t k = lend_once(u, cx, pkts, n);
-
+		k = lend_once(u, cx, pkts, n);
 		if (k != 0)
 			return k;
 	}
@@ -428,6 +878,8 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 			.msg_iovlen = 1,
 		};
 	}
+	if ((r = tx_first(u, cx)) != 0)
+		return r;
 	r = send_msgs(u, cx, msgs, n);
 	if (r < 0)
 		return r; /* KEEL_PENDING or an error */
@@ -546,11 +998,22 @@ static int udp_setopt(void *impl, int opt, const void *arg)
 	}
 }
 
-/* Close: lent packets die with the socket (their buffers are freed). */
+/* Close: what is queued gets one try, and what the kernel has no room
+ * for is dropped (tx_dropped); datagrams left in the ring are dropped
+ * (rx_dropped); lent packets die with the socket (their buffers are
+ * freed). */
 static void udp_free(struct keel__kio *io)
 {
 	struct kernel_udp *u = (struct kernel_udp *)io;
 
+	if (txq_has(u) && io->fd >= 0)
+		txq_flush(u, NULL);
+	if (txq_has(u))
+		KEEL__KSTAT_ADD(io->drv, tx_dropped, u->txq->n - u->txq->head);
+	if (keel_list_linked(&u->tx_link))
+		keel_list_remove(&u->tx_link);
+	free(u->txq);
+	ring_free(u);
 	keel__kernel_del(io);
 	pool_fini(u);
 	free(u);

@@ -33,6 +33,15 @@
  * reply (UDP port 0, the directed broadcast or network address of one of
  * the host's subnets: what the kernel lets through) is dropped, counted
  * in rx_dropped.
+ *
+ * recv_from and send_to batch underneath (docs/drivers.md): recv_from
+ * drains a per-socket ring that one recvmmsg fills, and while a socket is
+ * in a burst (datagrams left in its ring, or sends queued) send_to queues
+ * datagrams up to 2 KiB and is ready with the length; the queue goes out
+ * in one sendmmsg before the worker's tick ends, before any other send
+ * call on the socket, and at close. A queued datagram the kernel refuses
+ * is dropped (tx_dropped) and its error returned, once, by the socket's
+ * next send call, which sends nothing.
  */
 #ifndef KEEL_KERNEL_H
 #define KEEL_KERNEL_H
