@@ -664,18 +664,13 @@ static void dpdk_stats(void *drv, struct keel_driver_stats *out)
 		.wakeups = LOAD(wakeups),
 	};
 #undef LOAD
+	atomic_store_explicit(&d->stats_shown, true, memory_order_relaxed);
 }
 
-int keel_dpdk_stats_get(struct keel_cx *cx, struct keel_dpdk_stats *out)
+static void stats_read(struct keel__dpdk *d, struct keel_dpdk_stats *out)
 {
-	struct keel__dpdk *d;
 	struct rte_eth_stats es;
 
-	if (!cx || !out)
-		return -EINVAL;
-	d = keel_cx_driver(cx, &keel_drv_dpdk);
-	if (!d)
-		return -ENOENT;
 #define LOAD(f) atomic_load_explicit(&d->stats.f, memory_order_relaxed)
 	*out = (struct keel_dpdk_stats){
 		.rx_bursts = LOAD(rx_bursts),
@@ -705,7 +700,42 @@ int keel_dpdk_stats_get(struct keel_cx *cx, struct keel_dpdk_stats *out)
 		out->port_oerrors = es.oerrors;
 	}
 	net_stats(d, &out->net);
+}
+
+int keel_dpdk_stats_get(struct keel_cx *cx, struct keel_dpdk_stats *out)
+{
+	struct keel__dpdk *d;
+
+	if (!cx || !out)
+		return -EINVAL;
+	d = keel_cx_driver(cx, &keel_drv_dpdk);
+	if (!d)
+		return -ENOENT;
+	stats_read(d, out);
 	return 0;
+}
+
+/* With --stats, every receive and transmit drop by name once at the end,
+ * so that an overloaded run can account for each datagram (the runtime's
+ * line has only their sums). */
+static void log_drops(struct keel__dpdk *d)
+{
+	struct keel_dpdk_stats s;
+	uint64_t net_rx = 0, net_tx = 0;
+
+	stats_read(d, &s);
+	for (int i = KEEL_NET_DROP_RUNT; i < KEEL_NET_DROP_NO_ROUTE; i++)
+		net_rx += s.net.drops[i];
+	for (int i = KEEL_NET_DROP_NO_ROUTE; i < KEEL_NET_DROP_MAX; i++)
+		net_tx += s.net.drops[i];
+	keel_log(KEEL_LOG_INFO, "    dpdk port %u queue %u drops: rx_no_socket=%" PRIu64
+		 " rx_sock_full=%" PRIu64 " rx_multiseg=%" PRIu64 " net_rx=%" PRIu64
+		 " port_imissed=%" PRIu64 " port_rx_nombuf=%" PRIu64
+		 " port_ierrors=%" PRIu64 " tx_full=%" PRIu64 " net_tx=%" PRIu64
+		 " mbuf_alloc_failed=%" PRIu64, d->port_id, d->queue, s.rx_no_socket,
+		 s.rx_sock_full, s.rx_multiseg, net_rx, s.port_imissed,
+		 s.port_rx_nombuf, s.port_ierrors, s.tx_full, net_tx,
+		 s.mbuf_alloc_failed);
 }
 
 int keel_dpdk_info_get(struct keel_cx *cx, struct keel_dpdk_info *out)
@@ -981,6 +1011,8 @@ static void dpdk_destroy(void *drv)
 			d->tx_count--;
 		}
 	}
+	if (atomic_load(&d->stats_shown))
+		log_drops(d);
 	if (d->port) {
 		pthread_mutex_lock(&d->port->neigh_lock);
 		if (d->port->inst[d->queue] == d)

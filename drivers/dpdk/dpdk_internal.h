@@ -218,6 +218,7 @@ struct keel__dpdk {
 	_Atomic uint64_t net_snap[KEEL__NET_STATS_WORDS];
 	pthread_t owner;		/* the thread that polls */
 	atomic_bool has_owner;
+	atomic_bool stats_shown;	/* --stats: drops by name at destroy */
 };
 
 /* Monotonic nanoseconds from the TSC. */
