@@ -21,6 +21,9 @@
 #                      sockets), NoPorts (echoes that came back after it
 #                      closed them)
 #   veth               rx_dropped + tx_dropped of both ends
+#   af_packet ring     PACKET_STATISTICS tp_drops of the echo's packet
+#                      sockets (dpdk through net_af_packet: the PMD does
+#                      not report them)
 #   backlog            /proc/net/softnet_stat dropped (all namespaces:
 #                      exact only on a machine doing nothing else)
 #
@@ -104,16 +107,53 @@ counters() {
 	     "$(txdrops "$srv" kov0) $(txdrops "$peer" kov1) $(softnet)"
 }
 # The driver's own drop counters, by name, from the echo's --stats output
-# at exit (the runtime's line has their sums; each driver prints the parts).
+# at exit (the runtime's line has their sums; each driver prints the
+# parts): NAME=VALUE lines, net/'s drops as net_NAME.
 driver_drops() { # DRIVER
 	case $1 in
 	kernel) grep -m1 ' kernel: rx=' "$log" | grep -oE '(rx|tx)_dropped=[0-9]+' ;;
 	xdp)
 		grep -m1 ' drops: no_socket=' "$log" | sed 's/kernel: rx_dropped/kernel_rx_dropped/' |
-			grep -oE '(no_socket|sock_queue_full|bad_frame|kernel_rx_dropped|rx_ring_full)=[0-9]+'
-		grep -m1 ' xdp: rx=' "$log" | grep -oE 'tx_dropped=[0-9]+' ;;
+			grep -oE '(no_socket|sock_queue_full|kernel_rx_dropped|rx_ring_full)=[0-9]+' ;;
 	dpdk) grep -m1 ' dpdk port .* drops:' "$log" | grep -oE '[a-z_]+=[0-9]+' ;;
 	esac
+	grep -E ' (xdp|dpdk) net drop ' "$log" | sed 's/.* net drop /net_/'
+}
+# net/'s drops of frames that are no datagram from the peer (ARP, the
+# peer's ICMP "port unreachable" for echoes that came back too late):
+# shown, not summed.
+not_udp='^net_(icmp_|arp_(trunc|bad|not_for_us|conflict)$|ethertype$|ip_proto$|dst_mac$)'
+
+# Frames a packet socket of process PID dropped for want of room in its
+# ring (PACKET_STATISTICS tp_drops): DPDK's net_af_packet does not report
+# them (its imissed stays 0), so they are read from its sockets directly,
+# each duplicated here with pidfd_getfd(2). Reading resets them.
+pkt_drops() { # PID
+	python3 - "$1" <<'PY'
+import ctypes, os, socket, struct, sys
+pid = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+pidfd = os.pidfd_open(pid)
+total = 0
+for name in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+            continue
+    except OSError:
+        continue
+    fd = libc.syscall(438, pidfd, int(name), 0)  # pidfd_getfd
+    if fd < 0:
+        continue
+    try:
+        s = socket.socket(fileno=fd)
+    except OSError:  # a family Python does not know (AF_XDP)
+        os.close(fd)
+        continue
+    if s.family == socket.AF_PACKET:
+        total += struct.unpack("II", s.getsockopt(263, 6, 12)[:8])[1]
+    s.close()
+print(total)
+PY
 }
 
 start() { # SERVER-ARGS...: the echo on CPU 1, until it listens
@@ -138,7 +178,7 @@ loadgen() { # ARGS...: keel-udpload in the peer namespace on CPU 0
 }
 
 run() { # NAME DRIVER SERVER-ARGS...
-	local name=$1 drv=$2 cap rate line sent recv rss hwm total=0 i
+	local name=$1 drv=$2 cap rate line sent recv rss hwm pkt total=0 i
 	local -a before after t0 t1
 	shift 2
 	echo "== $name"
@@ -154,6 +194,8 @@ run() { # NAME DRIVER SERVER-ARGS...
 	line=$(loadgen --rate="$rate" --duration="$secs" --warmup=0 | tail -1)
 	sleep 1 # what the echo still held comes back to closed ports
 	hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$server_pid/status")
+	pkt=0
+	[ "$drv" = dpdk ] && pkt=$(pkt_drops "$server_pid")
 	stop
 	read -ra after <<<"$(counters)"
 	read -ra t1 <<<"$(totals)"
@@ -163,9 +205,17 @@ run() { # NAME DRIVER SERVER-ARGS...
 	printf '  %-40s %12s\n' "sent (peer ns OutDatagrams)" "$sent" \
 		"echoed (peer ns InDatagrams)" "$recv"
 	while IFS== read -r k v; do
+		if [[ $k =~ $not_udp ]]; then
+			printf '  %-40s %12s (not UDP: not summed)\n' "keel driver: $k" "$v"
+			continue
+		fi
 		printf '  %-40s %12s\n' "keel driver: $k" "$v"
 		total=$((total + v))
 	done < <(driver_drops "$drv")
+	if [ "$drv" = dpdk ]; then
+		printf '  %-40s %12s\n' "af_packet ring full (tp_drops)" "$pkt"
+		total=$((total + pkt))
+	fi
 	for i in "${!names[@]}"; do
 		printf '  %-40s %12s\n' "${names[$i]}" $((after[i] - before[i]))
 		total=$((total + after[i] - before[i]))

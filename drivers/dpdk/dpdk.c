@@ -721,21 +721,19 @@ int keel_dpdk_stats_get(struct keel_cx *cx, struct keel_dpdk_stats *out)
 static void log_drops(struct keel__dpdk *d)
 {
 	struct keel_dpdk_stats s;
-	uint64_t net_rx = 0, net_tx = 0;
 
 	stats_read(d, &s);
-	for (int i = KEEL_NET_DROP_RUNT; i < KEEL_NET_DROP_NO_ROUTE; i++)
-		net_rx += s.net.drops[i];
-	for (int i = KEEL_NET_DROP_NO_ROUTE; i < KEEL_NET_DROP_MAX; i++)
-		net_tx += s.net.drops[i];
 	keel_log(KEEL_LOG_INFO, "    dpdk port %u queue %u drops: rx_no_socket=%" PRIu64
-		 " rx_sock_full=%" PRIu64 " rx_multiseg=%" PRIu64 " net_rx=%" PRIu64
+		 " rx_sock_full=%" PRIu64 " rx_multiseg=%" PRIu64
 		 " port_imissed=%" PRIu64 " port_rx_nombuf=%" PRIu64
-		 " port_ierrors=%" PRIu64 " tx_full=%" PRIu64 " net_tx=%" PRIu64
+		 " port_ierrors=%" PRIu64 " tx_full=%" PRIu64
 		 " mbuf_alloc_failed=%" PRIu64, d->port_id, d->queue, s.rx_no_socket,
-		 s.rx_sock_full, s.rx_multiseg, net_rx, s.port_imissed,
-		 s.port_rx_nombuf, s.port_ierrors, s.tx_full, net_tx,
-		 s.mbuf_alloc_failed);
+		 s.rx_sock_full, s.rx_multiseg, s.port_imissed, s.port_rx_nombuf,
+		 s.port_ierrors, s.tx_full, s.mbuf_alloc_failed);
+	for (int r = KEEL_NET_DROP_RUNT; r < KEEL_NET_DROP_MAX; r++)
+		if (s.net.drops[r])
+			keel_log(KEEL_LOG_INFO, "    dpdk net drop %s=%" PRIu64,
+				 keel_net_drop_name((enum keel_net_drop)r), s.net.drops[r]);
 }
 
 int keel_dpdk_info_get(struct keel_cx *cx, struct keel_dpdk_info *out)

@@ -83,8 +83,10 @@ static inline uint64_t ol_sock_drops(int fd)
 }
 
 #ifdef CT_NETNS
-/* rx_dropped + tx_dropped of interface \p ifname in the calling thread's
- * network namespace. */
+/* tx_dropped of interface \p ifname in the calling thread's network
+ * namespace: what it could not forward to the other end. (Its rx_dropped
+ * counts what its XDP program could not redirect, which AF_XDP's own
+ * counters have already.) */
 static uint64_t ol_if_drops(const char *ifname)
 {
 	struct ifaddrs *all;
@@ -96,7 +98,7 @@ static uint64_t ol_if_drops(const char *ifname)
 
 		if (i->ifa_addr && i->ifa_addr->sa_family == AF_PACKET && s &&
 		    !strcmp(i->ifa_name, ifname))
-			v = (uint64_t)s->rx_dropped + s->tx_dropped;
+			v = s->tx_dropped;
 	}
 	freeifaddrs(all);
 	return v;
@@ -140,6 +142,52 @@ static uint64_t ol_peer_if_drops(void)
 }
 #endif
 
+#if defined(CT_DRV_XDP) || defined(CT_DRV_DPDK)
+/* net/'s transmit drops (no route, ARP queue full or timed out). */
+static uint64_t ol_net_tx(const struct keel_net_stats *n)
+{
+	uint64_t t = 0;
+
+	for (int i = KEEL_NET_DROP_NO_ROUTE; i < KEEL_NET_DROP_MAX; i++)
+		t += n->drops[i];
+	return t;
+}
+#endif
+
+#ifdef CT_DRV_DPDK
+#include <dirent.h>
+#include <linux/if_packet.h>
+
+/*
+ * Frames the kernel dropped for want of room in the ring of a packet
+ * socket of this process: net_af_packet's (DPDK 22.11's PMD does not
+ * report them). PACKET_STATISTICS resets on read: the sum is kept here.
+ */
+static uint64_t ol_packet_drops(void)
+{
+	static uint64_t sum;
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	cr_assert_not_null(dir);
+	while ((e = readdir(dir))) {
+		int fd = atoi(e->d_name), dom = 0;
+		socklen_t len = sizeof(dom);
+		struct tpacket_stats_v3 st;
+
+		if (fd <= 2 || fd == dirfd(dir) ||
+		    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0 ||
+		    dom != AF_PACKET)
+			continue;
+		len = sizeof(st);
+		if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
+			sum += st.tp_drops;
+	}
+	closedir(dir);
+	return sum;
+}
+#endif
+
 /* Every drop counter on the way, now. */
 static void ol_read(struct keel_cx *cx, struct keel_udp *s, struct ct_peer *p,
 		    struct ol_shared *sh, struct ol_drops *d)
@@ -168,9 +216,9 @@ static void ol_read(struct keel_cx *cx, struct keel_udp *s, struct ct_peer *p,
 		ol_add(d, "xdp: socket queue full", xs.sock_queue_full);
 		ol_add(d, "xdp: kernel, no frame (fill ring empty)", xs.k_rx_dropped);
 		ol_add(d, "xdp: kernel, RX ring full", xs.k_rx_ring_full);
-		ol_add(d, "xdp: transmit dropped", xs.base.tx_dropped);
-		ol_add(d, "veth: our end's drops", ol_if_drops(ct_pair.ifname));
-		ol_add(d, "veth: the peer end's drops", ol_peer_if_drops());
+		ol_add(d, "xdp: net/ transmit drops", ol_net_tx(&xs.net));
+		ol_add(d, "veth: our end tx_dropped", ol_if_drops(ct_pair.ifname));
+		ol_add(d, "veth: the peer end tx_dropped", ol_peer_if_drops());
 	}
 #elif defined(CT_DRV_DPDK)
 	{
@@ -181,8 +229,10 @@ static void ol_read(struct keel_cx *cx, struct keel_udp *s, struct ct_peer *p,
 		ol_add(d, "dpdk: port missed (RX ring full)", ds.port_imissed);
 		ol_add(d, "dpdk: port no mbuf", ds.port_rx_nombuf);
 		ol_add(d, "dpdk: TX full", ds.tx_full);
-		ol_add(d, "veth: our end's drops", ol_if_drops(ct_pair.ifname));
-		ol_add(d, "veth: the peer end's drops", ol_peer_if_drops());
+		ol_add(d, "dpdk: net/ transmit drops", ol_net_tx(&ds.net));
+		ol_add(d, "af_packet: ring full (tp_drops)", ol_packet_drops());
+		ol_add(d, "veth: our end tx_dropped", ol_if_drops(ct_pair.ifname));
+		ol_add(d, "veth: the peer end tx_dropped", ol_peer_if_drops());
 	}
 #else
 	{
