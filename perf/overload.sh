@@ -20,12 +20,15 @@
 #   peer namespace     /proc/net/snmp Udp RcvbufErrors (keel-udpload's
 #                      sockets), NoPorts (echoes that came back after it
 #                      closed them)
-#   veth               rx_dropped + tx_dropped of both ends
+#   veth               tx_dropped of both ends
 #   af_packet ring     PACKET_STATISTICS tp_drops of the echo's packet
 #                      sockets (dpdk through net_af_packet: the PMD does
 #                      not report them)
-#   backlog            /proc/net/softnet_stat dropped (all namespaces:
-#                      exact only on a machine doing nothing else)
+#   neighbours         /proc/net/stat/arp_cache unresolved_discards
+#                      (datagrams dropped while a next hop was resolved)
+#   backlog            /proc/net/softnet_stat dropped
+#                      (these two count for all namespaces: exact only on a
+#                      machine doing nothing else)
 #
 # and the echo's peak resident memory (VmHWM) is reported beside its
 # resident memory once it listened: load is shed, memory does not grow.
@@ -78,6 +81,17 @@ snmp() { # NS FIELD: that Udp: counter of /proc/net/snmp in NS
 txdrops() { # NS DEV: its tx_dropped
 	ip netns exec "$1" cat "/sys/class/net/$2/statistics/tx_dropped"
 }
+arpdisc() { # datagrams the neighbour layer dropped while it resolved a
+	# next hop: unresolved_discards, hexadecimal, per CPU (one table for
+	# all namespaces, readable from the first one only)
+	local c=0 i=0 s=0 f
+	read -ra f </proc/net/stat/arp_cache
+	for i in "${!f[@]}"; do [ "${f[$i]}" = unresolved_discards ] && c=$i; done
+	while read -ra f; do
+		[[ ${f[0]} =~ ^[0-9a-f]+$ ]] && s=$((s + 16#${f[$c]}))
+	done </proc/net/stat/arp_cache
+	echo $s
+}
 softnet() { # dropped, all CPUs (hexadecimal, second column)
 	local s=0 a b rest
 	while read -r a b rest; do s=$((s + 16#$b)); done </proc/net/softnet_stat
@@ -97,6 +111,7 @@ totals() {
 names=("server ns: Udp RcvbufErrors" "server ns: Udp other InErrors"
        "peer ns: Udp RcvbufErrors" "peer ns: Udp other InErrors"
        "peer ns: Udp NoPorts"
+       "ARP unresolved discards"
        "veth: server end tx_dropped" "veth: peer end tx_dropped"
        "softnet backlog drops")
 counters() {
@@ -104,6 +119,7 @@ counters() {
 	sr=$(snmp "$srv" RcvbufErrors) si=$(snmp "$srv" InErrors)
 	pr=$(snmp "$peer" RcvbufErrors) pi=$(snmp "$peer" InErrors)
 	echo "$sr $((si - sr)) $pr $((pi - pr)) $(snmp "$peer" NoPorts)" \
+	     "$(arpdisc)" \
 	     "$(txdrops "$srv" kov0) $(txdrops "$peer" kov1) $(softnet)"
 }
 # The driver's own drop counters, by name, from the echo's --stats output
