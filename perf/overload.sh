@@ -20,20 +20,24 @@
 #   peer namespace     /proc/net/snmp Udp RcvbufErrors (keel-udpload's
 #                      sockets), NoPorts (echoes that came back after it
 #                      closed them)
-#   veth               tx_dropped of both ends
+#   veth               tx_dropped and rx_dropped of both ends (rx_dropped
+#                      counts the receive backlog's drops; not the server
+#                      end's with keel's XDP program on it, where it repeats
+#                      AF_XDP's own counters)
 #   af_packet ring     PACKET_STATISTICS tp_drops of the echo's packet
 #                      sockets (dpdk through net_af_packet: the PMD does
 #                      not report them)
+#   IP                 /proc/net/snmp Ip InDiscards of both namespaces
 #   neighbours         /proc/net/stat/arp_cache unresolved_discards
-#                      (datagrams dropped while a next hop was resolved)
-#   backlog            /proc/net/softnet_stat dropped
-#                      (these two count for all namespaces: exact only on a
+#                      (datagrams dropped while a next hop was resolved;
+#                      one count for all namespaces: exact only on a
 #                      machine doing nothing else)
 #
 # and the echo's peak resident memory (VmHWM) is reported beside its
 # resident memory once it listened: load is shed, memory does not grow.
 # Server on CPU 1, load on CPU 0. Root only; namespaces removed at exit.
 # usage: perf/overload.sh [BUILD-DIR] [SECONDS] [SIZE] [FACTOR]  (build, 10, 64, 2)
+#        DRIVERS="xdp dpdk" perf/overload.sh ...   (default: kernel xdp dpdk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +45,7 @@ build=${1:-build}
 secs=${2:-10}
 size=${3:-64}
 factor=${4:-2}
+drivers=" ${DRIVERS:-kernel xdp dpdk} "
 load=$build/perf/keel-udpload
 kecho=$build/examples/udp-echo
 decho=$kecho
@@ -78,8 +83,14 @@ snmp() { # NS FIELD: that Udp: counter of /proc/net/snmp in NS
 		if (!n) { for (i = 1; i <= NF; i++) h[i] = $i; n = 1 }
 		else for (i = 1; i <= NF; i++) if (h[i] == f) print $i }' /proc/net/snmp
 }
-txdrops() { # NS DEV: its tx_dropped
-	ip netns exec "$1" cat "/sys/class/net/$2/statistics/tx_dropped"
+ifdrops() { # NS DEV rx|tx: its rx_dropped or tx_dropped (the backlog's
+	# drops are counted here, on the receiving device, and in softnet_stat)
+	ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3_dropped"
+}
+ipstat() { # NS FIELD: that Ip: counter of /proc/net/snmp in NS
+	ip netns exec "$1" awk -v f="$2" '/^Ip:/ {
+		if (!n) { for (i = 1; i <= NF; i++) h[i] = $i; n = 1 }
+		else for (i = 1; i <= NF; i++) if (h[i] == f) print $i }' /proc/net/snmp
 }
 arpdisc() { # datagrams the neighbour layer dropped while it resolved a
 	# next hop: unresolved_discards, hexadecimal, per CPU (one table for
@@ -90,11 +101,6 @@ arpdisc() { # datagrams the neighbour layer dropped while it resolved a
 	while read -ra f; do
 		[[ ${f[0]} =~ ^[0-9a-f]+$ ]] && s=$((s + 16#${f[$c]}))
 	done </proc/net/stat/arp_cache
-	echo $s
-}
-softnet() { # dropped, all CPUs (hexadecimal, second column)
-	local s=0 a b rest
-	while read -r a b rest; do s=$((s + 16#$b)); done </proc/net/softnet_stat
 	echo $s
 }
 # Sent and echoed, from the peer namespace, where only keel-udpload's
@@ -110,17 +116,20 @@ totals() {
 # could not be forwarded to the other end.
 names=("server ns: Udp RcvbufErrors" "server ns: Udp other InErrors"
        "peer ns: Udp RcvbufErrors" "peer ns: Udp other InErrors"
-       "peer ns: Udp NoPorts"
+       "peer ns: Udp NoPorts" "server ns: Ip InDiscards" "peer ns: Ip InDiscards"
        "ARP unresolved discards"
        "veth: server end tx_dropped" "veth: peer end tx_dropped"
-       "softnet backlog drops")
-counters() {
-	local sr si pr pi
+       "veth: server end rx_dropped" "veth: peer end rx_dropped")
+counters() { # DRIVER
+	local sr si pr pi srx=0
 	sr=$(snmp "$srv" RcvbufErrors) si=$(snmp "$srv" InErrors)
 	pr=$(snmp "$peer" RcvbufErrors) pi=$(snmp "$peer" InErrors)
+	# With keel's XDP program on it, the server end's rx_dropped counts
+	# what it could not redirect, which AF_XDP's counters have already.
+	[ "$1" = xdp ] || srx=$(ifdrops "$srv" kov0 rx)
 	echo "$sr $((si - sr)) $pr $((pi - pr)) $(snmp "$peer" NoPorts)" \
-	     "$(arpdisc)" \
-	     "$(txdrops "$srv" kov0) $(txdrops "$peer" kov1) $(softnet)"
+	     "$(ipstat "$srv" InDiscards) $(ipstat "$peer" InDiscards) $(arpdisc)" \
+	     "$(ifdrops "$srv" kov0 tx) $(ifdrops "$peer" kov1 tx) $srx $(ifdrops "$peer" kov1 rx)"
 }
 # The driver's own drop counters, by name, from the echo's --stats output
 # at exit (the runtime's line has their sums; each driver prints the
@@ -197,6 +206,7 @@ run() { # NAME DRIVER SERVER-ARGS...
 	local name=$1 drv=$2 cap rate line sent recv rss hwm pkt total=0 i
 	local -a before after t0 t1
 	shift 2
+	[[ $drivers == *" $drv "* ]] || return 0
 	echo "== $name"
 	start "$@"
 	cap=$(loadgen --window=32 --duration=3 --json | sed -n 's/.*"dgrams_per_s":\([0-9]*\).*/\1/p')
@@ -205,7 +215,7 @@ run() { # NAME DRIVER SERVER-ARGS...
 	echo "echo serves $cap datagrams/s (closed loop); open loop at $rate/s for ${secs}s"
 	start "$@"
 	rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$server_pid/status")
-	read -ra before <<<"$(counters)"
+	read -ra before <<<"$(counters "$drv")"
 	read -ra t0 <<<"$(totals)"
 	line=$(loadgen --rate="$rate" --duration="$secs" --warmup=0 | tail -1)
 	sleep 1 # what the echo still held comes back to closed ports
@@ -213,13 +223,16 @@ run() { # NAME DRIVER SERVER-ARGS...
 	pkt=0
 	[ "$drv" = dpdk ] && pkt=$(pkt_drops "$server_pid")
 	stop
-	read -ra after <<<"$(counters)"
+	read -ra after <<<"$(counters "$drv")"
 	read -ra t1 <<<"$(totals)"
 	echo "$line"
 	sent=$((t1[0] - t0[0]))
 	recv=$((t1[1] - t0[1]))
 	printf '  %-40s %12s\n' "sent (peer ns OutDatagrams)" "$sent" \
 		"echoed (peer ns InDatagrams)" "$recv"
+	printf '  %-40s %12s %s\n' "echo: received" "$(grep -m1 -oE " $drv: rx=[0-9]+" "$log" | cut -d= -f2)" \
+		"(the driver's count: not summed)" "echo: sent" \
+		"$(grep -m1 -oE " $drv: rx=.* tx=[0-9]+" "$log" | sed 's/.*tx=//')" ""
 	while IFS== read -r k v; do
 		if [[ $k =~ $not_udp ]]; then
 			printf '  %-40s %12s (not UDP: not summed)\n' "keel driver: $k" "$v"
