@@ -298,6 +298,27 @@ static inline void ct_run(keel_poll_fn *poll, size_t size, const char *extra)
 		}                                                              \
 	} while (0)
 
+/* The counters every driver keeps (keel/driver.h), of the instance on the
+ * worker polling \p cx: the body's, where its sockets are. */
+static inline struct keel_driver_stats ct_stats(struct keel_cx *cx)
+{
+#if defined(CT_DRV_KERNEL)
+	const struct keel_driver_ops *ops = &keel_drv_kernel;
+#elif defined(CT_DRV_XDP)
+	const struct keel_driver_ops *ops = &keel_drv_xdp;
+#elif defined(CT_DRV_DPDK)
+	const struct keel_driver_ops *ops = &keel_drv_dpdk;
+#else
+	const struct keel_driver_ops *ops = &keel_drv_sim;
+#endif
+	struct keel_driver_stats s = { 0 };
+	void *d = keel_cx_driver(cx, ops);
+
+	cr_assert_not_null(d, "the %s driver runs this test", CT_NAME);
+	ops->stats(d, &s);
+	return s;
+}
+
 /* ---------------------------------------------------------------- peer */
 
 /* The other end: a kernel socket, or (sim) a socket of the simulation. */

@@ -123,6 +123,7 @@ struct size_frame {
 	struct keel_timer t;
 	intptr_t r, r2;
 	unsigned spin, i;
+	struct keel_driver_stats st;
 	struct keel_udp s;
 	struct keel_addr sa, from;
 	struct ct_peer p;
@@ -143,6 +144,7 @@ CT_TEST(sizes_both_ways, struct size_frame)
 	cr_assert_eq(keel_udp_bind(cx, &f->s, &f->sa, NULL), 0);
 	cr_assert_eq(keel_udp_local_addr(&f->s, &f->sa), 0);
 	ct_peer_open(cx, &f->p);
+	f->st = ct_stats(cx);
 	for (f->i = 0; f->i < NSIZES && sizes[f->i] <= CT_MAX_PAYLOAD; f->i++) {
 		ct_pattern(f->want, sizes[f->i], f->i);
 		ct_psend_ok(cx, &f->p, f->want, sizes[f->i], &f->sa);
@@ -165,6 +167,17 @@ CT_TEST(sizes_both_ways, struct size_frame)
 		cr_assert_arr_eq(f->buf, f->want, sizes[f->i]);
 		cr_assert(keel_addr_equal(&f->from, &f->sa), "from keel's socket");
 	}
+	/* each counted once, each way (the sim peer's own count too); the
+	 * dpdk driver counts every frame of its port (ARP too) */
+	if (ct_differs(ct_drv() == CT_DPDK, "rx/tx_packets count frames, not datagrams")) {
+		cr_assert_geq(ct_stats(cx).rx_packets - f->st.rx_packets, f->i);
+		cr_assert_geq(ct_stats(cx).tx_packets - f->st.tx_packets, f->i);
+	} else {
+		cr_assert_eq(ct_stats(cx).rx_packets - f->st.rx_packets,
+			     f->i * (ct_drv() == CT_SIM ? 2 : 1));
+		cr_assert_eq(ct_stats(cx).tx_packets - f->st.tx_packets,
+			     f->i * (ct_drv() == CT_SIM ? 2 : 1));
+	}
 	/* one byte more is refused, and nothing is sent */
 	CT_AWAIT(f, keel_udp_send_to(cx, &f->s, f->want, CT_MAX_PAYLOAD + 1,
 				     &f->p.addr));
@@ -185,8 +198,9 @@ struct trunc_frame {
 	struct keel_timer t;
 	intptr_t r, r2;
 	unsigned spin;
+	struct keel_driver_stats st;
 	struct keel_udp s;
-	struct keel_addr sa;
+	struct keel_addr sa, from;
 	struct ct_peer p;
 	struct keel_dgram v[2];
 	unsigned char want[200], buf[200], buf2[200];
@@ -202,6 +216,7 @@ CT_TEST(truncation_then_next, struct trunc_frame)
 	cr_assert_eq(keel_udp_bind(cx, &f->s, &f->sa, NULL), 0);
 	cr_assert_eq(keel_udp_local_addr(&f->s, &f->sa), 0);
 	ct_peer_open(cx, &f->p);
+	f->st = ct_stats(cx);
 
 	ct_pattern(f->want, 100, 3);
 	ct_psend_ok(cx, &f->p, f->want, 100, &f->sa);
@@ -230,13 +245,25 @@ CT_TEST(truncation_then_next, struct trunc_frame)
 	cr_assert_eq(f->v[0].flags, 0);
 	cr_assert_arr_eq(f->buf, "after", 5);
 
-	/* a zero-byte buffer: an empty datagram fits, a byte does not */
+	/* no buffer at all: an empty datagram fits, a byte does not */
 	ct_psend_ok(cx, &f->p, "", 0, &f->sa);
 	ct_psend_ok(cx, &f->p, "z", 1, &f->sa);
-	CT_AWAIT(f, keel_udp_recv_from(cx, &f->s, f->buf, 0, NULL));
+	CT_AWAIT(f, keel_udp_recv_from(cx, &f->s, NULL, 0, &f->from));
 	cr_assert_eq(f->r, 0, "an empty datagram: %ld", (long)f->r);
+	cr_assert(keel_addr_equal(&f->from, &f->p.addr));
 	CT_AWAIT(f, keel_udp_recv_from(cx, &f->s, f->buf, 0, NULL));
 	cr_assert_eq(f->r, -EMSGSIZE, "a byte into no room: %ld", (long)f->r);
+	cr_assert_eq(ct_stats(cx).rx_truncated - f->st.rx_truncated, 3,
+		     "each cut datagram counted");
+	/* and sends one: an empty datagram from no buffer */
+	CT_AWAIT(f, keel_udp_send_to(cx, &f->s, NULL, 0, &f->p.addr));
+	cr_assert_eq(f->r, 0);
+	CT_PRECV(f, &f->p, f->buf, sizeof(f->buf), NULL);
+	cr_assert_eq(f->r, 0, "the peer got an empty datagram");
+	CT_AWAIT(f, keel_udp_send_to(cx, &f->s, NULL, 3, &f->p.addr));
+	cr_assert_eq(f->r, -EINVAL, "no buffer, three bytes");
+	CT_AWAIT(f, keel_udp_recv_from(cx, &f->s, NULL, 3, NULL));
+	cr_assert_eq(f->r, -EINVAL);
 	ct_peer_close(&f->p);
 	cr_assert_eq(keel_udp_close(&f->s), 0);
 	KEEL_END(f);
