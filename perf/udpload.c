@@ -38,6 +38,8 @@
 #define BATCH		32u  /* datagrams per send_batch / recv_batch */
 #define LOSS_NS		(200 * KEEL_MS)
 #define SWEEP_NS	(50 * KEEL_MS)
+#define QUIET_NS	(20 * KEEL_MS) /* after the end: no echo for this long, */
+#define DRAIN_NS	(2 * KEEL_SEC) /* or this long, and the sockets close */
 #define SPINS		16   /* send/receive rounds per poll, at most */
 #define RATE_BURSTS	4    /* open loop: batches per round, at most */
 
@@ -486,6 +488,20 @@ static intptr_t flow(void *frame, struct keel_cx *cx)
 		}
 	}
 	flow_sweep(f, 0, true);
+	/* Then read late echoes (counted late) until none came for QUIET_NS,
+	 * at most DRAIN_NS: a datagram left unread in the socket when it
+	 * closes is counted nowhere, here or by the kernel, and an echo
+	 * still serving a backlog keeps sending for a while. */
+	f->wait = keel_now(cx) + DRAIN_NS;
+	while (keel_now(cx) < f->wait) {
+		KEEL_AWAIT(f, f->n, keel_timeout(cx, &f->timer, QUIET_NS,
+				keel_udp_recv_batch(cx, &f->sock, f->rx, f->batch)));
+		if (f->n <= 0 && !(f->n != -ETIMEDOUT && transient(f->n)))
+			break;
+		now = stamp_now();
+		for (ssize_t i = 0; i < f->n; i++)
+			flow_recv(f, &f->rx[i], now);
+	}
 	KEEL_END(f);
 }
 

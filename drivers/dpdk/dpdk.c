@@ -707,6 +707,7 @@ static void dpdk_stats(void *drv, struct keel_driver_stats *out)
 		.wakeups = LOAD(wakeups),
 	};
 #undef LOAD
+	atomic_store_explicit(&d->stats_shown, true, memory_order_relaxed);
 }
 
 /* keel_stats_read's extended counters: the relaxed atomics, net/'s drops
@@ -747,16 +748,10 @@ static void dpdk_xstats(void *drv, keel_xstat_fn *fn, void *arg)
 	}
 }
 
-int keel_dpdk_stats_get(struct keel_cx *cx, struct keel_dpdk_stats *out)
+static void stats_read(struct keel__dpdk *d, struct keel_dpdk_stats *out)
 {
-	struct keel__dpdk *d;
 	struct rte_eth_stats es;
 
-	if (!cx || !out)
-		return -EINVAL;
-	d = keel_cx_driver(cx, &keel_drv_dpdk);
-	if (!d)
-		return -ENOENT;
 #define LOAD(f) atomic_load_explicit(&d->stats.f, memory_order_relaxed)
 	*out = (struct keel_dpdk_stats){
 		.rx_bursts = LOAD(rx_bursts),
@@ -786,7 +781,40 @@ int keel_dpdk_stats_get(struct keel_cx *cx, struct keel_dpdk_stats *out)
 		out->port_oerrors = es.oerrors;
 	}
 	net_stats(d, &out->net);
+}
+
+int keel_dpdk_stats_get(struct keel_cx *cx, struct keel_dpdk_stats *out)
+{
+	struct keel__dpdk *d;
+
+	if (!cx || !out)
+		return -EINVAL;
+	d = keel_cx_driver(cx, &keel_drv_dpdk);
+	if (!d)
+		return -ENOENT;
+	stats_read(d, out);
 	return 0;
+}
+
+/* With --stats, every receive and transmit drop by name once at the end,
+ * so that an overloaded run can account for each datagram (the runtime's
+ * line has only their sums). */
+static void log_drops(struct keel__dpdk *d)
+{
+	struct keel_dpdk_stats s;
+
+	stats_read(d, &s);
+	keel_log(KEEL_LOG_INFO, "    dpdk port %u queue %u drops: rx_no_socket=%" PRIu64
+		 " rx_sock_full=%" PRIu64 " rx_multiseg=%" PRIu64
+		 " port_imissed=%" PRIu64 " port_rx_nombuf=%" PRIu64
+		 " port_ierrors=%" PRIu64 " tx_full=%" PRIu64
+		 " mbuf_alloc_failed=%" PRIu64, d->port_id, d->queue, s.rx_no_socket,
+		 s.rx_sock_full, s.rx_multiseg, s.port_imissed, s.port_rx_nombuf,
+		 s.port_ierrors, s.tx_full, s.mbuf_alloc_failed);
+	for (int r = KEEL_NET_DROP_RUNT; r < KEEL_NET_DROP_MAX; r++)
+		if (s.net.drops[r])
+			keel_log(KEEL_LOG_INFO, "    dpdk net drop %s=%" PRIu64,
+				 keel_net_drop_name((enum keel_net_drop)r), s.net.drops[r]);
 }
 
 int keel_dpdk_info_get(struct keel_cx *cx, struct keel_dpdk_info *out)
@@ -1074,6 +1102,8 @@ static void dpdk_destroy(void *drv)
 			d->tx_count--;
 		}
 	}
+	if (atomic_load(&d->stats_shown))
+		log_drops(d);
 	if (d->port) {
 		pthread_mutex_lock(&d->port->neigh_lock);
 		if (d->port->inst[d->queue] == d)

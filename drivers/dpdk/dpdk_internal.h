@@ -219,6 +219,7 @@ struct keel__dpdk {
 	pthread_t owner;		/* the thread that polls */
 	atomic_bool has_owner;
 	bool said_lcore;		/* rte_thread_register failed, said */
+	atomic_bool stats_shown;	/* --stats: drops by name at destroy */
 };
 
 /* Monotonic nanoseconds from the TSC. */

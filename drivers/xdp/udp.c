@@ -96,7 +96,8 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 	a = q_pop(s);
 	m = keel__xdp_meta(d, a);
 	n = m->rx.payload_len;
-	memcpy(buf, d->area + a + m->rx.payload_off, n < len ? n : len);
+	if (len && n) /* buf may be NULL when len is 0 */
+		memcpy(buf, d->area + a + m->rx.payload_off, n < len ? n : len);
 	if (from)
 		keel_net_rx_src_addr(&m->rx, from);
 	keel__xdp_frame_put(d, a);
@@ -129,7 +130,8 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			v[k].flags = KEEL_DGRAM_TRUNC;
 			KEEL__XSTAT_ADD(d, rx_truncated, 1);
 		}
-		memcpy(v[k].buf, d->area + a + m->rx.payload_off, len);
+		if (len)
+			memcpy(v[k].buf, d->area + a + m->rx.payload_off, len);
 		v[k].len = len;
 		keel_net_rx_src_addr(&m->rx, &v[k].peer);
 		keel__xdp_frame_put(d, a);
@@ -323,7 +325,8 @@ static int send_copy(struct keel__xdp_udp *s, const void *buf, size_t len,
 	};
 	int rc;
 
-	memcpy(d->area + a + KEEL_NET_UDP_HDRS, buf, len);
+	if (len)
+		memcpy(d->area + a + KEEL_NET_UDP_HDRS, buf, len);
 	rc = keel_net_udp_build(d->net, d->area + a, keel__xdp_room(d, a), &tx,
 				len, 0);
 	if (rc < 0) {

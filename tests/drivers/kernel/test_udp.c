@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* drivers/kernel/udp.c: datagrams on loopback, batches, zero-copy, options,
- * bad input. */
+/* drivers/kernel/udp.c: datagrams on loopback (IPv4 and IPv6), batches,
+ * zero-copy buffers, options, bad input, sockets shared by tasks. What
+ * every driver answers alike (truncation, empty datagrams, cancelling a
+ * waiter, sizes, bind errors) is the conformance suite's: tests/udp. */
 #include "ktest.h"
 
 #include <netinet/in.h>
@@ -201,78 +203,6 @@ KEEL_TEST(udp, batch_v6, struct batch_frame)
 	return batch(f, cx, "::1");
 }
 
-KEEL_TEST(udp, batch_marks_truncated, struct batch_frame)
-{
-	struct keel_addr any = kt_addr("127.0.0.1", 0);
-
-	KEEL_BEGIN(f);
-	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
-	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
-	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
-	f->before = kt_stats(cx);
-	memset(f->odata[0], 'x', sizeof(f->odata[0]));
-	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, f->odata[0], 20, &f->ba));
-	cr_assert_eq(f->r, 20);
-	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, f->odata[0], 4, &f->ba));
-	cr_assert_eq(f->r, 4);
-	f->in[0] = (struct keel_dgram){ .buf = f->idata[0], .cap = 8 };
-	f->in[1] = (struct keel_dgram){ .buf = f->idata[1], .cap = 8 };
-	KT_AWAIT(f, keel_udp_recv_batch(cx, &f->b, f->in, 1));
-	cr_assert_eq(f->r, 1);
-	cr_assert_eq(f->in[0].flags, KEEL_DGRAM_TRUNC);
-	cr_assert_eq(f->in[0].len, 8, "len is what was kept");
-	KT_AWAIT(f, keel_udp_recv_batch(cx, &f->b, f->in + 1, 1));
-	cr_assert_eq(f->r, 1);
-	cr_assert_eq(f->in[1].flags, 0);
-	cr_assert_eq(f->in[1].len, 4);
-	cr_assert_eq(kt_stats(cx).rx_truncated - f->before.rx_truncated, 1);
-	keel_udp_close(&f->a);
-	keel_udp_close(&f->b);
-	KEEL_END(f);
-}
-
-/* --------------------------------------------------------------- truncation */
-
-struct trunc_frame {
-	struct keel_co co;
-	struct keel_timer t;
-	intptr_t r;
-	struct keel_udp a, b;
-	struct keel_addr ba;
-	struct keel_driver_stats before;
-	char big[1000], small[10];
-};
-
-KEEL_TEST(udp, long_datagram_is_emsgsize, struct trunc_frame)
-{
-	struct keel_addr any = kt_addr("127.0.0.1", 0);
-
-	KEEL_BEGIN(f);
-	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
-	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
-	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
-	f->before = kt_stats(cx);
-	memset(f->big, 'B', sizeof(f->big));
-	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, f->big, sizeof(f->big), &f->ba));
-	cr_assert_eq(f->r, (intptr_t)sizeof(f->big));
-	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "next", 4, &f->ba));
-	cr_assert_eq(f->r, 4);
-
-	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->small, sizeof(f->small),
-				       NULL));
-	cr_assert_eq(f->r, -EMSGSIZE, "got %ld", (long)f->r);
-	cr_assert_arr_eq(f->small, f->big, sizeof(f->small), "the head kept");
-	cr_assert_eq(kt_stats(cx).rx_truncated - f->before.rx_truncated, 1);
-	/* The long one was consumed: the next receive is the next datagram. */
-	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->small, sizeof(f->small),
-				       NULL));
-	cr_assert_eq(f->r, 4);
-	cr_assert_arr_eq(f->small, "next", 4);
-	keel_udp_close(&f->a);
-	keel_udp_close(&f->b);
-	KEEL_END(f);
-}
-
 /* --------------------------------------------------------------- zero-copy */
 
 #define NL 4
@@ -436,43 +366,6 @@ KEEL_TEST(udp, lend_drops_oversized, struct lend_frame)
 	keel_udp_release(&f->srv, f->pkts, 1);
 	keel_udp_close(&f->srv);
 	keel_udp_close(&f->cli);
-	KEEL_END(f);
-}
-
-/* ------------------------------------------------------------ empty input */
-
-struct zero_frame {
-	struct keel_co co;
-	struct keel_timer t;
-	intptr_t r;
-	struct keel_udp a, b;
-	struct keel_addr ba, peer, aa;
-	char buf[8];
-};
-
-KEEL_TEST(udp, zero_length_datagrams, struct zero_frame)
-{
-	struct keel_addr any = kt_addr("127.0.0.1", 0);
-
-	KEEL_BEGIN(f);
-	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
-	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
-	cr_assert_eq(keel_udp_local_addr(&f->a, &f->aa), 0);
-	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
-	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, NULL, 0, &f->ba));
-	cr_assert_eq(f->r, 0);
-	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, NULL, 0, &f->peer));
-	cr_assert_eq(f->r, 0);
-	cr_assert(keel_addr_equal(&f->peer, &f->aa));
-	/* An empty buffer and a non-empty datagram: cut, so reported. */
-	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "abc", 3, &f->ba));
-	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->buf, 0, NULL));
-	cr_assert_eq(f->r, -EMSGSIZE);
-
-	cr_assert_eq(keel_udp_send_to(cx, &f->a, NULL, 3, &f->ba), -EINVAL);
-	cr_assert_eq(keel_udp_recv_from(cx, &f->b, NULL, 3, NULL), -EINVAL);
-	keel_udp_close(&f->a);
-	keel_udp_close(&f->b);
 	KEEL_END(f);
 }
 
@@ -669,7 +562,7 @@ KEEL_TEST(udp, bad_input_and_closed_handles, struct bad_frame)
 	KEEL_END(f);
 }
 
-/* -------------------------------------------------------------- cancelling */
+/* ------------------------------------------- a task waiting in recv_from */
 
 struct waiter {
 	struct keel_co co;
@@ -696,50 +589,6 @@ static intptr_t waiter_poll(void *frame, struct keel_cx *cx)
 				keel_udp_recv_from(cx, f->s, f->buf,
 						   sizeof(f->buf), NULL)));
 	KEEL_RETURN(f, f->r);
-	KEEL_END(f);
-}
-
-struct cancel_frame {
-	struct keel_co co;
-	struct keel_timer t;
-	intptr_t r;
-	struct keel_udp a, b;
-	struct keel_addr ba;
-	struct keel_join *join;
-	atomic_bool blocked;
-	unsigned rounds;
-	char buf[8];
-};
-
-/* A task cancelled while it waits on a socket lets go of it; the socket
- * then serves its owner. */
-KEEL_TEST(udp, cancelled_waiter_releases_socket, struct cancel_frame)
-{
-	struct keel_addr any = kt_addr("127.0.0.1", 0);
-
-	KEEL_BEGIN(f);
-	cr_assert_eq(keel_udp_bind(cx, &f->a, &any, NULL), 0);
-	cr_assert_eq(keel_udp_bind(cx, &f->b, &any, NULL), 0);
-	cr_assert_eq(keel_udp_local_addr(&f->b, &f->ba), 0);
-	atomic_init(&f->blocked, false);
-	cr_assert_eq(KEEL_SPAWN(cx, waiter_poll, NULL, &f->join, struct waiter,
-				.s = &f->b, .blocked = &f->blocked),
-		     0);
-	/* Let it run (on whichever worker) and block in recv_from. */
-	for (f->rounds = 0; !atomic_load(&f->blocked) && f->rounds < 5000;
-	     f->rounds++)
-		KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->t, KEEL_MS));
-	cr_assert(atomic_load(&f->blocked), "the waiter blocked in recv_from");
-	cr_assert_not(keel_join_is_finished(f->join));
-	keel_join_cancel(f->join);
-	KT_AWAIT(f, keel_join_poll(cx, f->join));
-	cr_assert_eq(f->r, -ECANCELED);
-
-	KT_AWAIT(f, keel_udp_send_to(cx, &f->a, "mine", 4, &f->ba));
-	KT_AWAIT(f, keel_udp_recv_from(cx, &f->b, f->buf, sizeof(f->buf), NULL));
-	cr_assert_eq(f->r, 4);
-	keel_udp_close(&f->a);
-	keel_udp_close(&f->b);
 	KEEL_END(f);
 }
 

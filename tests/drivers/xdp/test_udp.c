@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* drivers/xdp/udp.c: a keel socket on AF_XDP exchanges datagrams with a
- * kernel socket in the peer namespace, both ways, single, batch and
- * zero-copy, small and 1472-byte (the peer kernel verifies the checksums of
- * what keel sends: a datagram that arrives had good ones); the socket API's
- * edges and errors. */
+/* drivers/xdp/udp.c, what is the XDP driver's own: its UMEM frames through
+ * zero-copy and close, its bounded socket queue and overload counters, the
+ * kernel socket that holds each bound port, no sending to ourselves, one
+ * socket per worker. The socket API itself (sizes, truncation, batches,
+ * zero-copy, bind errors, broadcast) is the conformance suite's, the same
+ * on every driver: tests/udp/test_conform.c. */
 #include "xtest.h"
 
 #include <arpa/inet.h>
 
 #define BIG 1472 /* the largest payload of a 1500-byte MTU */
-#define NB  32	 /* datagrams per batch */
+#define NB  32	 /* packets lent at once, at most */
 
 struct io_frame {
 	struct keel_co co;
@@ -20,7 +21,6 @@ struct io_frame {
 	struct keel_udp s;
 	struct keel_addr ka, pa, from;
 	struct keel_xdp_stats st;
-	struct keel_dgram v;
 	unsigned char buf[2048], want[2048];
 };
 
@@ -32,136 +32,12 @@ static void io_setup(struct io_frame *f, struct keel_cx *cx)
 	f->pfd = xt_peer_udp(XT_PEER_PORT);
 }
 
-/* ------------------------------------------------------ peer -> keel */
-
-XT_TEST(udp, peer_to_keel, struct io_frame, "")
-{
-	static const size_t sizes[] = { 1, 5, 64, 1000, BIG };
-
-	KEEL_BEGIN(f);
-	io_setup(f, cx);
-	for (f->i = 0; f->i < 5; f->i++) {
-		xt_pattern(f->want, sizes[f->i], f->i);
-		xt_ksend(f->pfd, f->want, sizes[f->i], &f->ka);
-		XT_AWAIT(f, keel_udp_recv_from(cx, &f->s, f->buf, sizeof(f->buf),
-					       &f->from));
-		cr_assert_eq(f->r, (intptr_t)sizes[f->i], "size %zu: got %ld",
-			     sizes[f->i], (long)f->r);
-		cr_assert_arr_eq(f->buf, f->want, sizes[f->i]);
-		cr_assert(keel_addr_equal(&f->from, &f->pa),
-			  "the sender is the peer's socket");
-	}
-	f->st = xt_stats(cx);
-	cr_assert_eq(f->st.base.rx_packets, 5);
-	cr_assert_eq(f->st.bad_frame, 0);
-	close(f->pfd);
-	keel_udp_close(&f->s);
-	KEEL_END(f);
-}
-
-/* ------------------------------------------------------ keel -> peer */
-
-XT_TEST(udp, keel_to_peer, struct io_frame, "")
-{
-	static const size_t sizes[] = { 0, 5, 64, 1000, BIG };
-
-	KEEL_BEGIN(f);
-	io_setup(f, cx);
-	for (f->i = 0; f->i < 5; f->i++) {
-		xt_pattern(f->want, sizes[f->i], f->i + 100);
-		XT_AWAIT(f, keel_udp_send_to(cx, &f->s, f->want, sizes[f->i],
-					     &f->pa));
-		cr_assert_eq(f->r, (intptr_t)sizes[f->i]);
-		XT_KRECV(f, f->pfd, f->buf, sizeof(f->buf));
-		cr_assert_eq(f->r, (intptr_t)sizes[f->i],
-			     "size %zu reached the peer's kernel (got %ld)",
-			     sizes[f->i], (long)f->r);
-		cr_assert_arr_eq(f->buf, f->want, sizes[f->i]);
-	}
-	f->st = xt_stats(cx);
-	cr_assert_eq(f->st.base.tx_packets, 5);
-	close(f->pfd);
-	keel_udp_close(&f->s);
-	KEEL_END(f);
-}
-
-/* ---------------------------------------------------------- batches */
-
-struct batch_frame {
-	struct keel_co co;
-	struct keel_timer t;
-	intptr_t r, r2;
-	unsigned spin, i, got, sent;
-	int pfd;
-	struct keel_udp s;
-	struct keel_addr ka, pa;
-	struct keel_dgram v[NB];
-	unsigned char bufs[NB][BIG], want[BIG], rx[2048];
-};
+/* -------------------------------------------------------- zero-copy */
 
 static size_t batch_size(unsigned i)
 {
 	return i == 0 ? BIG : 1 + i * 45; /* 1472, then 46..1396 */
 }
-
-XT_TEST(udp, batch_both_ways, struct batch_frame, "")
-{
-	KEEL_BEGIN(f);
-	f->ka = xt_ours(XT_PORT);
-	f->pa = xt_peer(XT_PEER_PORT);
-	cr_assert_eq(keel_udp_bind(cx, &f->s, &f->ka, NULL), 0);
-	f->pfd = xt_peer_udp(XT_PEER_PORT);
-
-	/* peer -> keel: NB datagrams, received in batches, in order */
-	for (f->i = 0; f->i < NB; f->i++) {
-		xt_pattern(f->want, batch_size(f->i), f->i);
-		xt_ksend(f->pfd, f->want, batch_size(f->i), &f->ka);
-	}
-	while (f->got < NB) {
-		for (unsigned i = 0; i < NB; i++)
-			f->v[i] = (struct keel_dgram){ .buf = f->bufs[i],
-						       .cap = BIG };
-		XT_AWAIT(f, keel_udp_recv_batch(cx, &f->s, f->v, NB - f->got));
-		cr_assert_gt(f->r, 0, "recv_batch: %s", keel_strerror(f->r));
-		for (intptr_t k = 0; k < f->r; k++) {
-			unsigned n = f->got + (unsigned)k;
-
-			xt_pattern(f->want, batch_size(n), n);
-			cr_assert_eq(f->v[k].len, batch_size(n));
-			cr_assert_eq(f->v[k].flags, 0);
-			cr_assert_arr_eq(f->v[k].buf, f->want, batch_size(n));
-			cr_assert_eq(f->v[k].peer.in4.sin_port, htons(XT_PEER_PORT));
-		}
-		f->got += (unsigned)f->r;
-	}
-
-	/* keel -> peer: NB datagrams in batches, all arrive, in order */
-	for (f->i = 0; f->i < NB; f->i++) {
-		xt_pattern(f->bufs[f->i], batch_size(f->i), f->i + 7);
-		f->v[f->i] = (struct keel_dgram){ .buf = f->bufs[f->i],
-						  .cap = batch_size(f->i),
-						  .peer = f->pa };
-	}
-	while (f->sent < NB) {
-		XT_AWAIT(f, keel_udp_send_batch(cx, &f->s, f->v + f->sent,
-						NB - f->sent));
-		cr_assert_gt(f->r, 0, "send_batch: %s", keel_strerror(f->r));
-		f->sent += (unsigned)f->r;
-	}
-	for (f->i = 0; f->i < NB; f->i++) {
-		XT_KRECV(f, f->pfd, f->rx, sizeof(f->rx));
-		cr_assert_eq(f->r, (intptr_t)batch_size(f->i),
-			     "datagram %u reached the peer (got %ld)", f->i,
-			     (long)f->r);
-		xt_pattern(f->want, batch_size(f->i), f->i + 7);
-		cr_assert_arr_eq(f->rx, f->want, batch_size(f->i));
-	}
-	close(f->pfd);
-	keel_udp_close(&f->s);
-	KEEL_END(f);
-}
-
-/* -------------------------------------------------------- zero-copy */
 
 struct zc_frame {
 	struct keel_co co;
@@ -292,29 +168,6 @@ XT_TEST(udp, close_reclaims_lent_frames, struct zc_frame, "")
 	KEEL_END(f);
 }
 
-/* ------------------------------------------------------- truncation */
-
-XT_TEST(udp, truncation_is_reported, struct io_frame, "")
-{
-	KEEL_BEGIN(f);
-	io_setup(f, cx);
-	xt_pattern(f->want, 100, 3);
-	xt_ksend(f->pfd, f->want, 100, &f->ka);
-	XT_AWAIT(f, keel_udp_recv_from(cx, &f->s, f->buf, 10, NULL));
-	cr_assert_eq(f->r, -EMSGSIZE);
-	cr_assert_arr_eq(f->buf, f->want, 10, "the first bytes are kept");
-	xt_ksend(f->pfd, f->want, 100, &f->ka);
-	f->v = (struct keel_dgram){ .buf = f->buf, .cap = 20 };
-	XT_AWAIT(f, keel_udp_recv_batch(cx, &f->s, &f->v, 1));
-	cr_assert_eq(f->r, 1);
-	cr_assert_eq(f->v.len, 20);
-	cr_assert_eq(f->v.flags, KEEL_DGRAM_TRUNC);
-	cr_assert_eq(xt_stats(cx).base.rx_truncated, 2);
-	close(f->pfd);
-	keel_udp_close(&f->s);
-	KEEL_END(f);
-}
-
 /* ------------------------------------------------- bounded receive queue */
 
 XT_TEST(udp, full_socket_queue_drops_and_counts, struct io_frame, ",rxq=8")
@@ -398,10 +251,9 @@ struct api_frame {
 	struct keel_co co;
 	struct keel_timer t;
 	intptr_t r, r2;
-	struct keel_udp a, b, c;
-	struct keel_addr addr, v6, self, dst;
+	struct keel_udp a, b;
+	struct keel_addr addr, self;
 	int kfd;
-	char buf[2048];
 };
 
 XT_TEST(udp, api_edges, struct api_frame, "")
@@ -426,36 +278,8 @@ XT_TEST(udp, api_edges, struct api_frame, "")
 	cr_assert_eq(keel_udp_bind(cx, &f->b, &f->addr, NULL), 0,
 		     "free once the kernel socket is gone");
 
-	f->v6 = xt_addr("::1", 9);
-	f->self = xt_addr("10.9.9.9", 0);
-	cr_assert_eq(keel_udp_bind(cx, &f->c, &f->v6, NULL), -EAFNOSUPPORT);
-	cr_assert_eq(keel_udp_bind(cx, &f->c, &f->self, NULL), -EADDRNOTAVAIL);
-	cr_assert_eq(keel_udp_bind(cx, &f->a, &f->self, NULL), -EBUSY);
-
-	/* kernel-only options */
-	cr_assert_eq(keel_udp_set_ttl(&f->a, 5), -ENOTSUP);
-	cr_assert_eq(keel_udp_join(&f->a, &f->self, 0), -ENOTSUP);
-
-	/* broadcast needs the option, as the kernel's sendto does */
-	f->dst = xt_addr("255.255.255.255", 9);
-	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->dst));
-	cr_assert_eq(f->r, -EACCES, "limited broadcast without the option");
-	f->dst.in4.sin_addr.s_addr = xt_pair.addr_be | htonl(0xff);
-	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->dst));
-	cr_assert_eq(f->r, -EACCES, "directed broadcast without the option");
-	cr_assert_eq(keel_udp_set_broadcast(&f->a, 1), 0);
-	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->dst));
-	cr_assert_eq(f->r, 1, "directed broadcast with the option");
-	cr_assert_eq(keel_udp_set_broadcast(&f->a, 0), 0);
-	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->dst));
-	cr_assert_eq(f->r, -EACCES, "option cleared");
-
-	/* bad sends */
-	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->v6));
-	cr_assert_eq(f->r, -EAFNOSUPPORT);
-	f->dst = xt_peer(9);
-	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, f->buf, 1473, &f->dst));
-	cr_assert_eq(f->r, -EMSGSIZE);
+	/* (bind errors, IPv6, the kernel-only options, the largest payload
+	 * and broadcast are the conformance suite's: tests/udp) */
 	f->self = xt_ours(9);
 	XT_AWAIT(f, keel_udp_send_to(cx, &f->a, "x", 1, &f->self));
 	cr_assert_eq(f->r, -EHOSTUNREACH, "no sending to ourselves");
