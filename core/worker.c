@@ -382,7 +382,7 @@ static void worker_park_drivers(struct keel_worker *w, int64_t timeout)
 {
 	bool prepared[KEEL__MAX_DRIVERS] = { false };
 	struct epoll_event evs[KEEL__MAX_DRIVERS + 1];
-	int handled = 0, ms;
+	int handled = 0, ms, nev = 0;
 	uint64_t v;
 
 	for (unsigned i = 0; i < w->ndrv; i++) {
@@ -410,15 +410,23 @@ static void worker_park_drivers(struct keel_worker *w, int64_t timeout)
 			}
 		}
 	}
-	if (!handled) {
+	/* A driver that must not sleep (busy polling): back to the loop,
+	 * without even a zero-timeout wait. */
+	if (!handled && timeout != 0) {
 		ms = timeout < 0 ? -1
 		     : (int)((timeout + (int64_t)KEEL_MS - 1) / (int64_t)KEEL_MS);
-		epoll_wait(w->epfd, evs, KEEL__MAX_DRIVERS + 1, ms);
+		nev = epoll_wait(w->epfd, evs, KEEL__MAX_DRIVERS + 1, ms);
 	}
-	if (read(w->unpark_fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: not unparked */
+	for (int i = 0; i < nev; i++) {
+		if (evs[i].data.ptr)
+			continue;
+		/* Read first, disarm second: an unpark that still sees the
+		 * flag skips its write, and this park is returning anyway. */
+		if (read(w->unpark_fd, &v, sizeof(v)) < 0) {
+			/* EAGAIN: taken already */
+		}
+		atomic_store(&w->unpark_armed, false);
 	}
-	atomic_store(&w->unpark_armed, false);
 	for (unsigned i = 0; i < w->ndrv; i++)
 		if (prepared[i])
 			w->drv[i].ops->park_finish(w->drv[i].impl);

@@ -700,9 +700,12 @@ static int xdp_park_prepare(void *drv, int64_t *timeout_ns, int *fd)
 	return 0;
 }
 
+/* The rings are read by the poll of the worker's next tick, at once; the
+ * neighbour socket is read there too, now rather than at its idle pace. */
 static int xdp_park_finish(void *drv)
 {
-	return xdp_park(drv, 0);
+	((struct keel__xdp *)drv)->nl_next = 0;
+	return 0;
 }
 
 /* Any thread, async-signal-safe: an atomic exchange and a write(2). */
