@@ -41,11 +41,6 @@ uint64_t keel__dpdk_now(const struct keel__dpdk *d)
 	return keel__dpdk_ns(d, rte_rdtsc());
 }
 
-int keel__dpdk_check_worker(const struct keel__dpdk *d, struct keel_cx *cx)
-{
-	return keel_cx_worker(cx) == d->worker ? 0 : -EXDEV;
-}
-
 struct rte_mbuf *keel__dpdk_alloc(struct keel__dpdk *d)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(d->pool);

@@ -281,8 +281,6 @@ int keel__dpdk_tx_resolve(struct keel__dpdk *d, struct rte_mbuf *m,
 /* Current time for net/. */
 uint64_t keel__dpdk_now(const struct keel__dpdk *d);
 
-/* -EXDEV unless \p cx runs on \p d's worker. */
-int keel__dpdk_check_worker(const struct keel__dpdk *d, struct keel_cx *cx);
 
 /* Sockets (udp.c). */
 int keel__dpdk_udp_bind(void *drv, struct keel_udp *s,

@@ -75,10 +75,7 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 	struct keel__dpdk_sock *s = impl;
 	struct keel__dpdk_rxent e;
 	size_t n;
-	int rc = keel__dpdk_check_worker(s->d, cx);
 
-	if (rc < 0)
-		return rc;
 	if (!s->q_count)
 		return wait_rd(s, cx);
 	e = pop(s);
@@ -135,10 +132,7 @@ static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
 			   size_t len, const struct keel_addr *to)
 {
 	struct keel__dpdk_sock *s = impl;
-	int rc = keel__dpdk_check_worker(s->d, cx);
 
-	if (rc < 0)
-		return rc;
 	if (!keel__dpdk_tx_room(s->d))
 		return wait_wr(s, cx);
 	return send_one(s, buf, len, to, keel__dpdk_now(s->d));
@@ -152,10 +146,7 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 	struct keel__dpdk_sock *s = impl;
 	struct rte_mbuf *done[KEEL__DPDK_BURST];
 	unsigned k, nd = 0, trunc = 0;
-	int rc = keel__dpdk_check_worker(s->d, cx);
 
-	if (rc < 0)
-		return rc;
 	if (!s->q_count)
 		return wait_rd(s, cx);
 	k = n < s->q_count ? n : s->q_count;
@@ -192,10 +183,7 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 	struct keel__dpdk_sock *s = impl;
 	uint64_t now = keel__dpdk_now(s->d);
 	unsigned sent = 0;
-	int rc = keel__dpdk_check_worker(s->d, cx);
 
-	if (rc < 0)
-		return rc;
 	for (; sent < n && keel__dpdk_tx_room(s->d); sent++) {
 		ssize_t r = send_one(s, v[sent].buf, v[sent].cap, &v[sent].peer, now);
 
@@ -235,10 +223,7 @@ static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
 	struct keel__dpdk_sock *s = impl;
 	size_t maxp = max_payload(s->d);
 	unsigned k;
-	int rc = keel__dpdk_check_worker(s->d, cx);
 
-	if (rc < 0)
-		return rc;
 	if (!s->q_count)
 		return wait_rd(s, cx);
 	if (!s->lent && lent_init(s) < 0)
@@ -345,10 +330,8 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 	struct keel__dpdk_sock *s = impl;
 	uint64_t now;
 	unsigned sent = 0;
-	int rc = keel__dpdk_check_worker(s->d, cx);
+	int rc;
 
-	if (rc < 0)
-		return rc;
 	for (unsigned i = 0; i < n; i++) {
 		const struct keel__dpdk_rxent *e = lent_of(s, &pkts[i]);
 

@@ -89,8 +89,6 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 	uint64_t a;
 	size_t n;
 
-	if (!keel__xdp_home(d, cx))
-		return -EXDEV;
 	if (q_wait(s, cx))
 		return KEEL_PENDING;
 	a = q_pop(s);
@@ -115,8 +113,6 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 	struct keel__xdp *d = s->drv;
 	unsigned k = 0;
 
-	if (!keel__xdp_home(d, cx))
-		return -EXDEV;
 	if (q_wait(s, cx))
 		return KEEL_PENDING;
 	while (k < n && s->head != s->tail) {
@@ -147,8 +143,6 @@ static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
 	struct keel__xdp *d = s->drv;
 	unsigned k = 0;
 
-	if (!keel__xdp_home(d, cx))
-		return -EXDEV;
 	if (q_wait(s, cx))
 		return KEEL_PENDING;
 	while (k < n && s->head != s->tail) {
@@ -342,8 +336,6 @@ static ssize_t udp_send_to(void *impl, struct keel_cx *cx, const void *buf,
 	struct keel__xdp_udp *s = impl;
 	int rc;
 
-	if (!keel__xdp_home(s->drv, cx))
-		return -EXDEV;
 	rc = check_dest(s, to, len);
 	if (rc < 0)
 		return rc;
@@ -360,8 +352,6 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 	unsigned k, i;
 	int rc;
 
-	if (!keel__xdp_home(s->drv, cx))
-		return -EXDEV;
 	rc = check_dest(s, &v[0].peer, v[0].cap);
 	if (rc < 0)
 		return rc;
@@ -426,8 +416,6 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 	unsigned k, i;
 	int rc;
 
-	if (!keel__xdp_home(s->drv, cx))
-		return -EXDEV;
 	for (i = 0; i < n; i++)
 		if (!lent_by(s, &pkts[i]))
 			return -EINVAL;

@@ -216,12 +216,6 @@ static inline uint32_t keel__xdp_room(const struct keel__xdp *d,
 	return (uint32_t)(d->frame_size - (addr - keel__xdp_chunk(d, addr)));
 }
 
-/* Whether \p cx runs on the worker this instance belongs to. */
-static inline bool keel__xdp_home(const struct keel__xdp *d,
-				  struct keel_cx *cx)
-{
-	return keel_cx_worker(cx) == d->worker;
-}
 
 /* ---------------------------------------------------------- umem.c */
 
