@@ -265,6 +265,7 @@ struct keel_worker {
 	bool idle_signalled;
 	/* Several drivers: one sleep for all (worker_park_drivers). */
 	int epfd;		  /* their wait fds and unpark_fd; -1 */
+	bool park_polls;	  /* one driver, whose park is a poll too */
 	int unpark_fd;		  /* eventfd, level-triggered in epfd */
 	atomic_bool unpark_armed; /* a write is in it, unread */
 

@@ -9,8 +9,9 @@
  *   2. take the messages other threads posted (wakes, drops, cancels);
  *   3. poll the drivers and the user readiness sources;
  *   4. fire due timers;
- *   5. if nothing ran and nothing happened, park the first driver until the
- *      next timer (or, on the test clock, jump to it).
+ *   5. if nothing ran and nothing happened, or nothing is left to run and
+ *      the one driver's park is a poll too (step 3 was left to it), park
+ *      until the next timer (or, on the test clock, jump to it).
  */
 #include "core_internal.h"
 
@@ -287,10 +288,16 @@ static size_t worker_run_tasks(struct keel_worker *w)
 }
 
 
-static size_t worker_poll_drivers(struct keel_worker *w)
+/* Poll the readiness sources and the drivers; \p idle: nothing is left to
+ * run, so a driver whose park polls too is left to the park that follows
+ * (*idle stays true; else it is cleared). */
+static size_t worker_poll_drivers(struct keel_worker *w, bool *idle)
 {
 	size_t events = keel__ready_fire(w);
 
+	*idle = *idle && w->park_polls && !events && !worker_has_tasks(w);
+	if (*idle)
+		return 0;
 	for (unsigned i = 0; i < w->ndrv; i++) {
 		int n = w->drv[i].ops->poll(w->drv[i].impl);
 		if (n > 0)
@@ -453,6 +460,8 @@ static void worker_park(struct keel_worker *w)
 	bool test_clock = w->rt->cfg.test_clock;
 	int64_t timeout = -1;
 
+	/* The tick that ends here may have run tasks for a while. */
+	w->now = keel__worker_clock(w);
 	if (next != UINT64_MAX && !test_clock) {
 		uint64_t at = next * KEEL_TIMER_TICK_NS;
 		timeout = at > w->now ? (int64_t)(at - w->now) : 0;
@@ -492,6 +501,7 @@ void keel_worker_run(struct keel_worker *w, struct keel_join *until)
 	       !atomic_load_explicit(&w->stop, memory_order_relaxed) &&
 	       !atomic_load_explicit(&w->rt->shutdown, memory_order_relaxed)) {
 		size_t busy;
+		bool idle = true;
 
 		KEEL__COUNT(w, ticks, 1);
 		w->now = keel__worker_clock(w);
@@ -499,10 +509,14 @@ void keel_worker_run(struct keel_worker *w, struct keel_join *until)
 		busy += worker_drain_inbox(w);
 		if (w->rt->sched->tick)
 			busy += w->rt->sched->tick(w->rt->sched_impl, w);
-		busy += worker_poll_drivers(w);
+		busy += worker_poll_drivers(w, &idle);
 		busy += worker_fire_timers(w);
 		busy += worker_pass_shutdown(w);
-		if (!busy && !worker_has_tasks(w))
+		/* Nothing happened, or the tasks that ran left nothing to run
+		 * and the park is the poll: a service that answers what one
+		 * wake brought waits once, not polls and then waits. */
+		if ((!busy || (idle && !(until && keel_join_is_finished(until)))) &&
+		    !worker_has_tasks(w))
 			worker_park(w);
 	}
 	atomic_store(&w->stop, false);
@@ -585,6 +599,8 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 			w->tcp_drv = &w->drv[i];
 	}
 	w->udp_drv = w->ndrv ? &w->drv[0] : NULL;
+	w->park_polls = w->ndrv == 1 && w->drv[0].ops->park_polls &&
+			!rt->cfg.test_clock;
 	if (w->ndrv > 1 && (rc = worker_epoll_init(w)) < 0) {
 		keel_log(KEEL_LOG_ERROR, "keel: worker %u: the wait for its %u drivers: %s",
 			index, w->ndrv, strerror(-rc));

@@ -43,12 +43,12 @@ static intptr_t client(void *frame, struct keel_cx *cx)
 	KEEL_BEGIN(f);
 	if (f->args.argc > 3) {
 		fprintf(stderr, "usage: udp-client [ADDR:PORT [MESSAGE]]\n");
-		KEEL_RETURN(f, -EINVAL);
+		KEEL_RETURN(f, 2); /* said why: a usage error's status */
 	}
 	if (keel_addr_parse(target, &f->server) < 0) {
 		fprintf(stderr, "udp-client: '%s' is not ADDR:PORT "
 				"(e.g. 127.0.0.1:8080 or [::1]:8080)\n", target);
-		KEEL_RETURN(f, -EINVAL);
+		KEEL_RETURN(f, 2);
 	}
 	f->msg = f->args.argc > 2 ? f->args.argv[2] : "hello world";
 	rc = local_for(&f->server, &f->local);
@@ -58,7 +58,7 @@ static intptr_t client(void *frame, struct keel_cx *cx)
 		fprintf(stderr, "udp-client: cannot bind %s: %s\n",
 			keel_addr_format(&f->local, text, sizeof(text)),
 			keel_strerror(rc));
-		KEEL_RETURN(f, rc);
+		KEEL_RETURN(f, 1);
 	}
 
 	/* Only the kernel driver connects (the kernel then drops other

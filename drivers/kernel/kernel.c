@@ -22,19 +22,45 @@
 
 /* ----------------------------------------------------------- registration */
 
+#define IO_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
+
 int keel__kernel_add(struct keel__kernel *d, struct keel__kio *io)
 {
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.events = IO_EVENTS | (io->wr_lazy ? 0 : EPOLLOUT),
 		.data.ptr = io,
 	};
 
 	io->drv = d;
+	io->wr_armed = !io->wr_lazy;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, io->fd, &ev) < 0)
 		return keel__kernel_err(errno);
 	keel_list_push_back(&d->open, &io->link);
 	d->nopen++;
 	return 0;
+}
+
+/* Arm or disarm EPOLLOUT. Arming re-reads the state (EPOLL_CTL_MOD), so
+ * room that came since the send's EAGAIN is an edge at once. */
+static int set_wr(struct keel__kio *io, bool on)
+{
+	struct epoll_event ev = {
+		.events = IO_EVENTS | (on ? EPOLLOUT : 0),
+		.data.ptr = io,
+	};
+
+	if (epoll_ctl(io->drv->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
+		return keel__kernel_err(errno);
+	io->wr_armed = on;
+	return 0;
+}
+
+void keel__kernel_want_wr(struct keel__kio *io, struct keel_cx *cx)
+{
+	/* Without the edge nothing would end the wait: the sender tries
+	 * again next tick instead (the error is as rare as ENOMEM). */
+	if (set_wr(io, true) < 0 && cx)
+		keel_waker_wake_by_ref(keel_cx_waker(cx));
 }
 
 void keel__kernel_del(struct keel__kio *io)
@@ -212,8 +238,11 @@ static int dispatch(struct keel__kernel *d, const struct epoll_event *evs,
 			io->ready = true;
 			keel_waker_wake(&io->waker[KEEL__KIO_RD]);
 		}
-		if (e & WR_EVENTS)
+		if (e & WR_EVENTS) {
 			keel_waker_wake(&io->waker[KEEL__KIO_WR]);
+			if (io->wr_lazy && (e & EPOLLOUT))
+				set_wr(io, false);
+		}
 	}
 	KEEL__KSTAT_ADD(d, events, n);
 	return n;
@@ -337,6 +366,7 @@ const struct keel_driver_ops keel_drv_kernel = {
 	.destroy = kernel_destroy,
 	.poll = kernel_poll,
 	.park = kernel_park,
+	.park_polls = true,
 	.unpark = kernel_unpark,
 	.park_prepare = kernel_park_prepare,
 	.park_finish = kernel_park_finish,

@@ -38,8 +38,10 @@ struct keel__kio {
 	struct keel_list link; /* on the owner's open list */
 	struct keel__kernel *drv; /* the owner: its epoll set has the fd */
 	int fd;
-	bool ready;	       /* event sources: an edge since the last
-				  read */
+	bool ready;	       /* a read edge since the last look found it
+				  empty (event sources, UDP sockets) */
+	bool wr_lazy;	       /* EPOLLOUT only while a send waits (UDP) */
+	bool wr_armed;	       /* EPOLLOUT is in the epoll set */
 	/* Woken by EPOLLIN, RDHUP, PRI, HUP, ERR (RD); EPOLLOUT, HUP, ERR
 	 * (WR). */
 	struct keel_waker waker[2];
@@ -111,6 +113,11 @@ struct keel__kernel {
  * \p d's worker's thread. 0 or -errno. */
 int keel__kernel_add(struct keel__kernel *d, struct keel__kio *io);
 
+/* Put EPOLLOUT in \p io's events, where it is not: a send found no room.
+ * A UDP socket (wr_lazy) has it only from then to the edge, so that the
+ * room each sent datagram frees is not an edge that ends a park. */
+void keel__kernel_want_wr(struct keel__kio *io, struct keel_cx *cx);
+
 /* Deregister \p io, close its fd, drop its wakers. Does not free it. */
 void keel__kernel_del(struct keel__kio *io);
 
@@ -138,6 +145,8 @@ static inline intptr_t keel__kernel_done(struct keel__kio *io, int dir,
 	if (errno != EAGAIN && errno != EWOULDBLOCK)
 		return errno > 0 ? -errno : -EIO;
 	keel_waker_register(&io->waker[dir], cx);
+	if (dir == KEEL__KIO_WR && !io->wr_armed)
+		keel__kernel_want_wr(io, cx);
 	return KEEL_PENDING;
 }
 

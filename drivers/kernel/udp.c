@@ -91,7 +91,8 @@ struct kernel_udp {
 	struct udp_txq *txq;   /* at the first queued send_to */
 	struct keel_list tx_link; /* on the driver's tx_pending while queued */
 	int tx_err; /* a queued datagram's error, for the next send call */
-	bool rd_drained; /* recv_from's last look found the socket empty */
+	bool rd_drained; /* the last look found the socket empty */
+	bool connected;	 /* keel_udp_connect: ICMP errors reach it */
 
 	/* Zero-copy pool, allocated at the first recv_lend. */
 	unsigned char *bufs; /* nbufs * bufsize bytes */
@@ -112,6 +113,33 @@ static struct kernel_udp *udp_of(void *impl)
 static bool src_bad(struct kernel_udp *u, const struct keel_addr *a)
 {
 	return keel__ksrc_bad(&u->src, a);
+}
+
+/*
+ * A receive asks the kernel only when there may be something to take:
+ * io.ready is cleared when a look finds the socket empty (EAGAIN, or a
+ * batch shorter than asked: recvmmsg stops at the first datagram it does
+ * not find) and set again by the next read edge, which every datagram
+ * that arrives at an empty socket brings. In between, a receive waits for
+ * that edge without a system call: a server's loop costs one epoll_wait,
+ * one recvmmsg and one sendmmsg per batch, not a second recvmmsg that
+ * finds nothing. A connected socket always asks: the kernel also ends a
+ * batch at a pending ICMP error, which it keeps for the next call
+ * without a new edge.
+ */
+static intptr_t rd_wait(struct kernel_udp *u, struct keel_cx *cx)
+{
+	if (u->io.ready)
+		return 0;
+	keel_waker_register(&u->io.waker[KEEL__KIO_RD], cx);
+	return KEEL_PENDING;
+}
+
+/* After a receive that asked for \p want datagrams and got \p r. */
+static void rd_looked(struct kernel_udp *u, intptr_t r, size_t want)
+{
+	u->rd_drained = r == KEEL_PENDING || (r >= 0 && (size_t)r < want);
+	u->io.ready = u->connected || !u->rd_drained;
 }
 
 /* ------------------------------------------------------------ receive ring */
@@ -289,6 +317,8 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 		 * recvmmsg, its first datagram into the caller's buffer. */
 		if (txq_has(u))
 			txq_flush(u, NULL);
+		if ((r = rd_wait(u, cx)) != 0)
+			return r;
 		g->msgs[0].msg_hdr.msg_namelen = sizeof(g->peer[0]);
 		for (unsigned k = 1; k < g->end; k++)
 			g->msgs[k].msg_hdr.msg_namelen = sizeof(g->peer[k]);
@@ -304,12 +334,14 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 				g->msgs[0].msg_len = (unsigned)r;
 				r = 1;
 			}
+			r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
+			rd_looked(u, r, 1);
 		} else {
 			KEEL__NOINTR(r, recvmmsg(u->io.fd, g->msgs,
 						 1 + KEEL__KERNEL_BATCH, 0, NULL));
+			r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
+			rd_looked(u, r, 1 + KEEL__KERNEL_BATCH);
 		}
-		r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
-		u->rd_drained = r == KEEL_PENDING;
 		if (r < 0)
 			return r;
 		g->next = 1;
@@ -375,6 +407,8 @@ static intptr_t txq_flush(struct kernel_udp *u, struct keel_cx *cx)
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			if (cx)
 				keel_waker_register(&u->io.waker[KEEL__KIO_WR], cx);
+			if (!u->io.wr_armed)
+				keel__kernel_want_wr(&u->io, cx);
 			rc = KEEL_PENDING;
 			break;
 		}
@@ -567,8 +601,11 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		msgs[i].msg_len = 0;
 	}
 	do {
+		if ((r = rd_wait(u, cx)) != 0)
+			return r;
 		KEEL__NOINTR(r, recvmmsg(u->io.fd, msgs, n, 0, NULL));
 		r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
+		rd_looked(u, r, n);
 		if (r < 0)
 			return r;
 		r = drop_bad_srcs(u, v, msgs, (int)r);
@@ -735,6 +772,8 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 	unsigned k = 0;
 	intptr_t r;
 
+	if ((r = rd_wait(u, cx)) != 0)
+		return r;
 	r = pool_take(u, idx, n);
 	if (r <= 0)
 		return r < 0 ? r : -ENOBUFS;
@@ -750,6 +789,7 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 	}
 	KEEL__NOINTR(r, recvmmsg(u->io.fd, msgs, n, 0, NULL));
 	r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
+	rd_looked(u, r, n);
 	if (r < 0)
 		return r;
 	u->nfree -= (unsigned)r;
@@ -992,6 +1032,8 @@ static int udp_setopt(void *impl, int opt, const void *arg)
 		if (connect(fd, &((const struct keel_addr *)arg)->sa,
 			    keel_addr_len(arg)) < 0)
 			return keel__kernel_err(errno);
+		u->connected = true;
+		u->io.ready = true;
 		return 0;
 	default:
 		return -ENOTSUP;
@@ -1087,6 +1129,8 @@ int keel__kernel_udp_bind(void *drv, struct keel_udp *s,
 		goto err_fd;
 	}
 	u->io.fd = fd;
+	u->io.ready = true; /* nothing known yet: the first receive asks */
+	u->io.wr_lazy = true;
 	u->io.free = udp_free;
 	u->family = addr->sa.sa_family;
 	rc = keel__kernel_add(d, &u->io);

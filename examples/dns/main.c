@@ -8,10 +8,14 @@
  * on one port, and serve. The DNS itself (parsing, zones, answers) is in
  * wire.c, zone.c and answer.c, pure functions over buffers (dns.h).
  *
- * UDP uses the zero-copy calls: keel lends up to 64 received packets at
- * once, each query is answered in place in its own buffer, and the batch
- * goes back in one call (one recvmmsg and one sendmmsg per batch on the
- * kernel driver; the AF_XDP frames themselves on the xdp driver). TCP
+ * UDP is served on every worker (--workers=N): one task and one socket
+ * each, all bound to the same address (SO_REUSEPORT on the kernel driver,
+ * one AF_XDP socket per queue on xdp, one DPDK queue per worker), the
+ * zones shared read-only. Each uses the zero-copy calls: keel lends up to
+ * 64 received packets at once, each query is answered in place in its own
+ * buffer, and the batch goes back in one call (one recvmmsg and one
+ * sendmmsg per batch on the kernel driver; the AF_XDP frames themselves on
+ * the xdp driver). TCP
  * (RFC 7766: two-byte length, then the message) is one task per
  * connection, on keel's TCP (the kernel's sockets, whatever carries UDP);
  * where it cannot listen (an address only DPDK has) the server says so
@@ -20,6 +24,7 @@
 #include "dns.h"
 
 #include <errno.h>
+#include <keel/driver.h> /* keel_worker_index */
 #include <keel/keel.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -92,11 +97,12 @@ static int zone_load(struct zones *z, const char *path)
 
 /* ---------------------------------------------------------------- UDP */
 
-/* Serves one bound UDP socket. Spreading over workers is one of these per
- * worker, each with its own socket (SO_REUSEPORT, or its AF_XDP queue). */
+/* Serves UDP on one worker: the socket the main task bound, on its own
+ * worker, or one this task binds to the same address on its first step. */
 struct udp_server {
 	struct keel_co co;
 	struct zones *zones;
+	struct keel_addr addr;
 	struct keel_udp sock;
 	struct keel_pkt pk[BATCH];
 	ssize_t n, k;
@@ -108,6 +114,19 @@ static intptr_t udp_server(void *frame, struct keel_cx *cx)
 	struct udp_server *f = frame;
 
 	KEEL_BEGIN(f);
+	if (!f->sock.ops) {
+		int rc = keel_udp_bind(cx, &f->sock, &f->addr, &(struct keel_udp_opts){ .reuseport = 1 });
+
+		if (rc < 0) {
+			char text[KEEL_ADDR_STRLEN];
+
+			fprintf(stderr, "dns-server: UDP %s on worker %u: %s\n",
+				keel_addr_format(&f->addr, text, sizeof(text)),
+				keel_worker_index(keel_cx_worker(cx)), keel_strerror(rc));
+			keel_runtime_shutdown(keel_cx_runtime(cx)); /* not half a server */
+			KEEL_RETURN(f, rc);
+		}
+	}
 	for (;;) {
 		KEEL_AWAIT(f, f->n, keel_udp_recv_lend(cx, &f->sock, f->pk, BATCH));
 		if (f->n == -EBADF)
@@ -148,7 +167,8 @@ static void udp_server_drop(void *frame)
 {
 	struct udp_server *f = frame;
 
-	keel_udp_close(&f->sock);
+	if (f->sock.ops)
+		keel_udp_close(&f->sock);
 	zones_unref(f->zones);
 }
 
@@ -262,7 +282,8 @@ struct server {
 	struct keel_addr addr;
 	struct keel_udp udp;
 	struct keel_tcp tcp;
-	struct keel_join *udp_task, *tcp_task;
+	struct keel_group udp_tasks; /* one per worker */
+	struct keel_join *tcp_task;
 	intptr_t r;
 };
 
@@ -300,7 +321,7 @@ static intptr_t server(void *frame, struct keel_cx *cx)
 		KEEL_RETURN(f, 2);
 	}
 	/* UDP first (port 0 picks one), then TCP on the same port. */
-	rc = keel_udp_bind(cx, &f->udp, &f->addr, NULL);
+	rc = keel_udp_bind(cx, &f->udp, &f->addr, &(struct keel_udp_opts){ .reuseport = 1 });
 	if (rc == 0)
 		rc = keel_udp_local_addr(&f->udp, &f->addr);
 	if (rc < 0) {
@@ -319,14 +340,29 @@ static intptr_t server(void *frame, struct keel_cx *cx)
 	printf("Listening on %s\n", keel_addr_format(&f->addr, text, sizeof(text)));
 	fflush(stdout);
 
-	/* Each socket moves into the task that serves it. */
-	rc = KEEL_SPAWN(cx, udp_server, udp_server_drop, &f->udp_task, struct udp_server,
-			.zones = zones_ref(f->zones), .sock = f->udp);
-	if (rc < 0) {
-		zones_unref(f->zones);
-		KEEL_RETURN(f, rc);
+	/* A UDP task on every worker; the socket bound here moves into the
+	 * one on this worker, the others bind their own. */
+	for (unsigned i = 0; i < keel_cx_workers(cx); i++) {
+		bool mine = i == keel_worker_index(keel_cx_worker(cx));
+		struct keel_join *j;
+
+		rc = keel_spawn_on(cx, i, udp_server, udp_server_drop,
+				   &(struct udp_server){ .zones = zones_ref(f->zones),
+							 .addr = f->addr,
+							 .sock = mine ? f->udp : (struct keel_udp){ 0 } },
+				   sizeof(struct udp_server), &j);
+		if (rc == 0) {
+			if (mine)
+				f->udp = (struct keel_udp){ 0 };
+			rc = keel_group_add(cx, &f->udp_tasks, j);
+			if (rc < 0)
+				keel_join_abort(j);
+		} else {
+			zones_unref(f->zones);
+		}
+		if (rc < 0)
+			KEEL_RETURN(f, rc);
 	}
-	f->udp = (struct keel_udp){ 0 };
 	if (f->tcp.ops) {
 		rc = KEEL_SPAWN(cx, tcp_server, tcp_server_drop, &f->tcp_task,
 				struct tcp_server, .zones = zones_ref(f->zones),
@@ -345,8 +381,7 @@ static void server_drop(void *frame)
 {
 	struct server *f = frame;
 
-	if (f->udp_task)
-		keel_join_abort(f->udp_task);
+	keel_group_destroy(&f->udp_tasks);
 	if (f->tcp_task)
 		keel_join_abort(f->tcp_task);
 	if (f->udp.ops)

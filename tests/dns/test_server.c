@@ -59,6 +59,7 @@ static void start(const char *const *args)
 	cr_assert_geq(server, 0);
 	if (server == 0) {
 		dup2(fds[1], 1);
+		dup2(fds[1], 2); /* keel's log too: the exit summary */
 		close(fds[0]);
 		close(fds[1]);
 		execv(argv[0], (char *const *)(uintptr_t)argv);
@@ -120,6 +121,39 @@ static int stop(void)
 	waitpid(server, &st, 0);
 	server = -1;
 	return -1;
+}
+
+/* stop(), keeping what dns-server wrote until it exited (bounded). */
+static int stop_reading(char *buf, size_t cap)
+{
+	size_t have = 0;
+
+	kill(server, SIGTERM);
+	for (int ms = 0; ms < STOP_LIMIT_MS && have < cap - 1; ms += 100) {
+		struct pollfd p = { .fd = server_fd, .events = POLLIN };
+		ssize_t k;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		k = read(server_fd, buf + have, cap - 1 - have);
+		if (k <= 0)
+			break; /* exited: the pipe's end */
+		have += (size_t)k;
+	}
+	buf[have] = 0;
+	return stop();
+}
+
+/* rx_packets of worker \p w's driver in a keel exit summary; -1: none. */
+static long worker_rx(const char *summary, unsigned w)
+{
+	char tag[32];
+	const char *at, *rx;
+
+	snprintf(tag, sizeof(tag), "worker %u:", w);
+	at = strstr(summary, tag);
+	rx = at ? strstr(at, "rx_packets=") : NULL;
+	return rx ? atol(rx + 11) : -1;
 }
 
 static void fini(void)
@@ -228,6 +262,26 @@ Test(server, kernel_local, .fini = fini, .timeout = 120)
 Test(server, kernel_steal_2_workers, .fini = fini, .timeout = 120)
 {
 	kernel_run((const char *const[]){ "--sched=steal", "--workers=2", "127.0.0.1:0", NULL });
+}
+
+/* Every worker serves: a socket each on one port (SO_REUSEPORT), the
+ * kernel hashing each client's flow to one of them. 32 dig runs come from
+ * 32 source ports; all of them landing on one socket has odds of 2^-31. */
+Test(server, kernel_every_worker_answers, .fini = fini, .timeout = 120)
+{
+	static char summary[16384];
+	unsigned answered = 0;
+
+	host = "127.0.0.1";
+	start((const char *const[]){ "--sched=shard", "--workers=2", "--stats", "127.0.0.1:0", NULL });
+	for (int i = 0; i < 32; i++)
+		answered += strstr(dig(NULL, "+norec host%d.example.com A", i),
+				   "status: NXDOMAIN") != NULL;
+	cr_expect_eq(answered, 32u);
+	cr_expect_eq(stop_reading(summary, sizeof(summary)), 0, "SIGTERM ends dns-server cleanly");
+	for (unsigned w = 0; w < 2; w++)
+		cr_expect_gt(worker_rx(summary, w), 0, "worker %u answered queries:\n%s", w,
+			     summary);
 }
 
 #ifdef DNS_XDP

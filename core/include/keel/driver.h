@@ -119,6 +119,14 @@ struct keel_driver_ops {
 	 * not wait), handle what came. \return events handled.
 	 */
 	int (*park)(void *drv, int64_t timeout_ns);
+	/**
+	 * park does, in its one wait, all that poll does (epoll_wait with a
+	 * timeout is epoll_wait without one): a worker that has only this
+	 * driver and nothing left to run parks at once, without polling
+	 * first. A driver whose poll is cheaper than its park (no system
+	 * call) leaves this false.
+	 */
+	bool park_polls;
 	/** Any thread: make the current or next park return promptly. */
 	void (*unpark)(void *drv);
 	/**

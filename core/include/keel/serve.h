@@ -69,7 +69,11 @@ struct keel_udp_dgram {
  * A request-to-reply service: write the reply into req->data and return
  * its length (0 .. req->cap), or return a negative value for no reply.
  * Called on every worker, possibly at the same time: \p ctx is shared,
- * per-worker state is indexed by req->worker. It must not block.
+ * per-worker state is indexed by req->worker. It must not block. \p ctx
+ * must outlive the service's loops, which end on their own workers after
+ * the service is cancelled, possibly after its canceller is gone: keep it
+ * until the runtime is destroyed (examples/dns, whose zones must be freed
+ * earlier, runs loops of its own that hold a reference each).
  */
 typedef ssize_t keel_udp_serve_fn(void *ctx, struct keel_udp_dgram *req);
 
