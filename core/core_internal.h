@@ -66,15 +66,14 @@ static inline void keel__spin_unlock(struct keel__spin *l)
 
 /* ------------------------------------------------------------------ task */
 
-/* The state of a task (`state`), changed by atomic read-modify-write from
- * any thread. RUNNING stays set through a completion, so no wake queues a
- * finished task. */
+/* The state of a task (`state`): compare-and-swap from any thread, plain
+ * stores by its poller where no other thread writes it (task.c). RUNNING
+ * stays set through a completion, so no wake queues a finished task. */
 enum {
 	KEEL__T_SCHEDULED = 1u << 0, /* on a run queue, or being pushed */
 	KEEL__T_RUNNING = 1u << 1,   /* a worker is polling it */
 	KEEL__T_NOTIFIED = 1u << 2,  /* woken while running: poll again */
-	KEEL__T_CANCELLED = 1u << 3, /* cancel requested */
-	KEEL__T_DONE = 1u << 4,	     /* finished, result published */
+	KEEL__T_DONE = 1u << 3,	     /* finished, result published */
 };
 
 struct keel_task {
@@ -88,6 +87,7 @@ struct keel_task {
 	keel_drop_fn *drop;
 	atomic_int_fast64_t refs;
 	atomic_uint state;	     /* KEEL__T_* */
+	atomic_bool cancel;	     /* keel_join_cancel was called */
 	uint8_t cls;		     /* cache class */
 	bool root;		     /* the task block_on waits for */
 	struct keel__spin join_lock; /* guards join_waker against DONE */
@@ -200,6 +200,7 @@ struct keel_worker {
 				      worker (owner thread) */
 	bool sched_turn;	   /* migrating: alternate runq and the
 				      scheduler's pop */
+	struct keel_task *current; /* the task being polled, or NULL */
 	struct keel__wheel wheel;
 	struct keel__cache cache;
 	struct keel_list fired_ready; /* keel_ready sources set */

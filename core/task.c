@@ -7,11 +7,20 @@
  * References: one for "not finished yet", one per join handle, one per
  * waker clone, counted in `refs` (atomic: any thread may clone or drop).
  *
- * State: `state`, changed by atomic read-modify-write from any thread
- * (SCHEDULED, RUNNING, NOTIFIED, CANCELLED, DONE). A wake on an idle task
- * sets SCHEDULED and queues it; a wake on a running one sets NOTIFIED, and
- * the poller, when its poll returns pending, queues it again. So one thread
- * polls a task at a time and no wake is lost.
+ * State: one atomic word (SCHEDULED, RUNNING, NOTIFIED, DONE). A wake on an
+ * idle task sets SCHEDULED by compare-and-swap and queues it; a wake on a
+ * running one sets NOTIFIED, and the poller, when its poll returns pending,
+ * queues it again. So one thread polls a task at a time and no wake is
+ * lost. No other thread writes the word while the task is SCHEDULED or
+ * RUNNING|NOTIFIED (wakes find nothing to do), so its poller moves it on
+ * with plain stores: SCHEDULED to RUNNING, a wake from its own poll to
+ * RUNNING|NOTIFIED, RUNNING|NOTIFIED to SCHEDULED. Only going idle
+ * (RUNNING to 0) races with wakes, and is a compare-and-swap. A self-waking
+ * task thus pays no locked instruction. A cancel is a flag beside the word,
+ * which the poller reads before and after each poll; going idle reads it
+ * again after the compare-and-swap (both sequentially consistent, as the
+ * canceller's exchange of the flag and its look at the state are), so
+ * either the poller sees the flag or the canceller sees the task idle.
  *
  * Where a task is queued: a task with a `home` worker is queued and polled
  * only there, on its run queue (other threads put it on the home's homeq,
@@ -201,14 +210,14 @@ intptr_t keel_cx_home(struct keel_cx *cx, struct keel_worker *owner)
  * (it was idle). Running: NOTIFIED, and its poller queues it again. */
 static inline bool task_notify(struct keel_task *t)
 {
-	unsigned s = atomic_load_explicit(&t->state, memory_order_acquire), ns;
+	unsigned s = atomic_load_explicit(&t->state, memory_order_seq_cst), ns;
 
 	do {
 		if (s & (KEEL__T_SCHEDULED | KEEL__T_NOTIFIED | KEEL__T_DONE))
 			return false;
 		ns = s | (s & KEEL__T_RUNNING ? KEEL__T_NOTIFIED : KEEL__T_SCHEDULED);
 	} while (!atomic_compare_exchange_weak_explicit(
-		&t->state, &s, ns, memory_order_acq_rel, memory_order_acquire));
+		&t->state, &s, ns, memory_order_seq_cst, memory_order_seq_cst));
 	return !(s & KEEL__T_RUNNING);
 }
 
@@ -217,11 +226,17 @@ static inline bool task_notify(struct keel_task *t)
 static void waker_wake_by_ref(void *data)
 {
 	struct keel_task *t = data;
-	struct keel_worker *w;
+	struct keel_worker *w = keel__tls_worker;
 
+	if (w && w->current == t) {
+		/* From its own poll: RUNNING, maybe NOTIFIED already, and
+		 * nothing else to keep (DONE comes after the poll). */
+		atomic_store_explicit(&t->state, KEEL__T_RUNNING | KEEL__T_NOTIFIED,
+				      memory_order_relaxed);
+		return;
+	}
 	if (!task_notify(t))
 		return;
-	w = keel__tls_worker;
 	if (w && t->home == w) /* woken at home: the common case, inline */
 		keel_list_push_back(&w->runq, &t->link);
 	else
@@ -307,6 +322,7 @@ static struct keel_task *task_new(struct keel_worker *from,
 	t->join_waker = (struct keel_waker){ 0 };
 	atomic_init(&t->refs, joined ? 2 : 1);
 	atomic_init(&t->state, KEEL__T_SCHEDULED);
+	atomic_init(&t->cancel, false);
 	atomic_flag_clear(&t->join_lock.f);
 	keel_list_init(&t->timers);
 	keel_list_init(&t->readies);
@@ -419,57 +435,56 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 	keel__task_release(t);
 }
 
-/*
- * Poll \p t, just taken off a run queue (SCHEDULED, so the transitions
- * below are plain additions: SCHEDULED becomes RUNNING; RUNNING|NOTIFIED
- * becomes SCHEDULED, as no waker sets SCHEDULED while it runs and only the
- * poller clears NOTIFIED). Bits set meanwhile by other threads (CANCELLED)
- * are kept.
- */
+/* Poll \p t, just taken off a run queue (SCHEDULED: see the top). */
 static inline void task_run(struct keel_worker *w, struct keel_task *t)
 {
-	unsigned s = atomic_fetch_add_explicit(
-		&t->state, KEEL__T_RUNNING - KEEL__T_SCHEDULED, memory_order_acq_rel);
 	struct keel_cx cx = {
 		.waker = { &keel__task_waker_ops, t },
 		.task = t,
 		.worker = w,
 		.budget = KEEL_COOP_BUDGET,
 	};
+	unsigned s;
 	intptr_t r;
 
-	if (s & KEEL__T_CANCELLED) {
-		task_complete(w, t, -ECANCELED, true);
-		return;
-	}
+	atomic_store_explicit(&t->state, KEEL__T_RUNNING, memory_order_relaxed);
+	if (atomic_load_explicit(&t->cancel, memory_order_relaxed))
+		goto cancelled;
 	KEEL__COUNT(w, polls, 1);
+	w->current = t;
 	r = t->poll(t->frame, &cx);
+	w->current = NULL;
 	if (r != KEEL_PENDING) {
 		task_complete(w, t, r, false);
 		return;
 	}
-	s = atomic_load_explicit(&t->state, memory_order_acquire);
-	for (;;) {
-		if (s & KEEL__T_CANCELLED) {
-			task_complete(w, t, -ECANCELED, true);
-			return;
-		}
-		if (s & KEEL__T_NOTIFIED) {
-			atomic_fetch_sub_explicit(&t->state,
-						  KEEL__T_RUNNING + KEEL__T_NOTIFIED -
-							  KEEL__T_SCHEDULED,
-						  memory_order_release);
-			if (t->home == w) /* the common case, inline */
-				keel_list_push_back(&w->runq, &t->link);
-			else
-				task_push(w, t, KEEL_PUSH_YIELD);
-			return;
-		}
-		if (atomic_compare_exchange_weak_explicit(
-			    &t->state, &s, s & ~(unsigned)KEEL__T_RUNNING,
-			    memory_order_release, memory_order_acquire))
-			return;
+	if (atomic_load_explicit(&t->cancel, memory_order_relaxed))
+		goto cancelled;
+	s = KEEL__T_RUNNING;
+	/* Acquire: what a waker wrote before its wake, the next poll reads. */
+	if (!(atomic_load_explicit(&t->state, memory_order_acquire) & KEEL__T_NOTIFIED) &&
+	    atomic_compare_exchange_strong_explicit(&t->state, &s, 0,
+						    memory_order_seq_cst,
+						    memory_order_acquire)) {
+		/* Idle. A cancel that came meanwhile saw it running: take
+		 * it back unless a wake or the canceller took it. */
+		s = 0;
+		if (atomic_load_explicit(&t->cancel, memory_order_seq_cst) &&
+		    atomic_compare_exchange_strong_explicit(
+			    &t->state, &s, KEEL__T_RUNNING, memory_order_seq_cst,
+			    memory_order_relaxed))
+			goto cancelled;
+		return;
 	}
+	/* RUNNING|NOTIFIED: again, to the back of the queue. */
+	atomic_store_explicit(&t->state, KEEL__T_SCHEDULED, memory_order_release);
+	if (t->home == w) /* the common case, inline */
+		keel_list_push_back(&w->runq, &t->link);
+	else
+		task_push(w, t, KEEL_PUSH_YIELD);
+	return;
+cancelled:
+	task_complete(w, t, -ECANCELED, true);
 }
 
 unsigned keel__task_run_queue(struct keel_worker *w, unsigned budget)
@@ -508,22 +523,19 @@ unsigned keel__task_run_queue(struct keel_worker *w, unsigned budget)
 static void task_cancel(struct keel_task *t)
 {
 	struct keel_worker *w = local_worker(t);
-	unsigned s = atomic_load_explicit(&t->state, memory_order_acquire), ns;
-	bool idle;
+	unsigned s;
 
-	do {
-		if (s & (KEEL__T_DONE | KEEL__T_CANCELLED))
-			return;
-		idle = !(s & (KEEL__T_RUNNING | KEEL__T_SCHEDULED));
-		if (idle && w && t->home && t->home != w)
-			w = NULL; /* its drop must run at home */
-		ns = s | KEEL__T_CANCELLED;
-		if (idle)
-			ns |= w ? KEEL__T_RUNNING : KEEL__T_SCHEDULED;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&t->state, &s, ns, memory_order_acq_rel, memory_order_acquire));
-	if (!idle)
+	if (atomic_exchange_explicit(&t->cancel, true, memory_order_seq_cst))
 		return;
+	s = atomic_load_explicit(&t->state, memory_order_seq_cst);
+	do {
+		if (s & (KEEL__T_RUNNING | KEEL__T_SCHEDULED | KEEL__T_DONE))
+			return; /* its poller or queue has it */
+		if (w && t->home && t->home != w)
+			w = NULL; /* its drop must run at home */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&t->state, &s, w ? KEEL__T_RUNNING : KEEL__T_SCHEDULED,
+		memory_order_seq_cst, memory_order_seq_cst));
 	if (w)
 		task_complete(w, t, -ECANCELED, true);
 	else
@@ -534,9 +546,10 @@ static void task_cancel(struct keel_task *t)
  * its home's list (a scheduler's queues are gone already). */
 void keel__task_cancel_now(struct keel_task *t)
 {
-	unsigned s = atomic_fetch_or_explicit(
-		&t->state, KEEL__T_CANCELLED | KEEL__T_RUNNING, memory_order_acq_rel);
+	unsigned s = atomic_fetch_or_explicit(&t->state, KEEL__T_RUNNING,
+					      memory_order_acq_rel);
 
+	atomic_store(&t->cancel, true);
 	if (s & KEEL__T_DONE)
 		return;
 	if ((s & KEEL__T_SCHEDULED) && t->home)
