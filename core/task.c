@@ -160,9 +160,9 @@ static void task_retain(struct keel_task *t)
 
 /*
  * Queue \p t (SCHEDULED) where it runs next: its home's run queue (directly
- * when \p w, the calling thread's worker, is that home; through the home's
- * homeq and an unpark otherwise), or the scheduler's push when it has no
- * home. Nothing is allocated, so a wake cannot fail.
+ * when \p w, the calling thread's worker or NULL, is that home; through the
+ * home's homeq and an unpark otherwise), or the scheduler's push when it has
+ * no home. Nothing is allocated, so a wake cannot fail.
  */
 static void task_push(struct keel_worker *w, struct keel_task *t,
 		      enum keel_push why)
@@ -171,7 +171,8 @@ static void task_push(struct keel_worker *w, struct keel_task *t,
 	struct keel_runtime *rt = t->worker->rt;
 
 	if (!home) {
-		rt->sched->push(rt->sched_impl, local_worker(t), t, why);
+		rt->sched->push(rt->sched_impl, w && w->rt == rt ? w : NULL, t,
+				why);
 	} else if (home == w) {
 		keel_list_push_back(&w->runq, &t->link);
 	} else {
