@@ -426,7 +426,10 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 	else
 		KEEL__COUNT(w, completed, 1);
 	keel__spin_lock(&t->join_lock);
-	atomic_fetch_or_explicit(&t->state, KEEL__T_DONE, memory_order_release);
+	/* A plain store: other threads write no bit but NOTIFIED now, which
+	 * a finished task drops (a compare-and-swap against this fails). */
+	atomic_store_explicit(&t->state, KEEL__T_RUNNING | KEEL__T_DONE,
+			      memory_order_release);
 	jw = t->join_waker;
 	t->join_waker = (struct keel_waker){ 0 };
 	keel__spin_unlock(&t->join_lock);
