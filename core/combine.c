@@ -350,7 +350,7 @@ static void signal_prune(struct keel_signal *s)
 	size_t out = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
-		if (atomic_load(&s->v[i].task->finished))
+		if (keel_join_is_finished((struct keel_join *)s->v[i].task))
 			keel_waker_drop(&s->v[i].waker);
 		else
 			s->v[out++] = s->v[i];

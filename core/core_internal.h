@@ -66,54 +66,33 @@ static inline void keel__spin_unlock(struct keel__spin *l)
 
 /* ------------------------------------------------------------------ task */
 
-/* State of a task on an affine scheduler (local, shard): owner thread only. */
+/* The state of a task (`state`): compare-and-swap from any thread, plain
+ * stores by its poller where no other thread writes it (task.c). RUNNING
+ * stays set through a completion, so no wake queues a finished task. */
 enum {
-	KEEL__T_QUEUED = 1u << 0,    /* on the run queue */
-	KEEL__T_RUNNING = 1u << 1,   /* being polled */
+	KEEL__T_SCHEDULED = 1u << 0, /* on a run queue, or being pushed */
+	KEEL__T_RUNNING = 1u << 1,   /* a worker is polling it */
 	KEEL__T_NOTIFIED = 1u << 2,  /* woken while running: poll again */
-	KEEL__T_CANCELLED = 1u << 3, /* cancel requested */
-	KEEL__T_DONE = 1u << 4,	     /* completed or cancelled; frame dropped */
-};
-
-/* State of a task on a migrating scheduler (pool, steal): `astate`, changed
- * by compare-and-swap from any thread. */
-enum {
-	KEEL__S_SCHEDULED = 1u << 0, /* in some run queue, or being pushed */
-	KEEL__S_RUNNING = 1u << 1,   /* a worker is polling it */
-	KEEL__S_NOTIFIED = 1u << 2,  /* woken while running: poll again */
-	KEEL__S_CANCELLED = 1u << 3, /* cancel requested */
-	KEEL__S_COMPLETE = 1u << 4,  /* completed or cancelled; frame dropped */
+	KEEL__T_DONE = 1u << 3,	     /* finished, result published */
 };
 
 struct keel_task {
-	struct keel_list link; /* run queue */
+	struct keel_list link; /* a run queue, or its worker's freeq */
 	struct keel_list all;  /* the worker's tasks, from spawn to free */
-	struct keel_worker *worker;
-	struct keel_worker *home; /* migrating: the worker whose handles it
-				     uses; it is polled only there (NULL:
-				     anywhere). Written by its poller. */
+	struct keel_worker *worker; /* whose `tasks` list it is on */
+	struct keel_worker *home; /* queued and polled only there (NULL:
+				     anywhere). Affine: its worker, fixed;
+				     migrating: set by its poller. */
 	keel_poll_fn *poll;
 	keel_drop_fn *drop;
-	int64_t refs;		     /* affine: owner thread only */
-	atomic_int_fast64_t arefs;   /* affine: refs taken on other threads;
-					migrating: all refs */
-	atomic_bool finished;	     /* done, readable from any thread */
-	atomic_uint astate;	     /* migrating: KEEL__S_* */
-	uint16_t state;		     /* affine: KEEL__T_*, owner thread only */
+	atomic_int_fast64_t refs;
+	atomic_uint state;	     /* KEEL__T_* */
+	atomic_bool cancel;	     /* keel_join_cancel was called */
 	uint8_t cls;		     /* cache class */
-	bool shared;		     /* on a migrating scheduler */
 	bool root;		     /* the task block_on waits for */
-	bool foreign_join;	     /* affine: a joiner on another thread */
-	struct keel__spin join_lock; /* migrating: guards join_waker */
+	struct keel__spin join_lock; /* guards join_waker against DONE */
 	intptr_t result;
-	struct keel_waker join_waker;	/* joiner on this worker */
-	struct keel_waker fjoin_waker;	/* joiner elsewhere, under inbox_lock */
-	/* Messages from other threads (affine; FREE also migrating): the
-	 * task is on its worker's inbox once however many are pending. */
-	struct keel_task *msg_next; /* under the worker's inbox_lock */
-	uint32_t msg_refs;	    /* references they carry, same lock */
-	uint8_t msg_kinds;	    /* 1 << KEEL__MSG_*, same lock; 0: not
-				       on the inbox */
+	struct keel_waker join_waker;
 	struct keel_list timers; /* timers it armed */
 	struct keel_list readies; /* ready sources it waits on */
 	alignas(16) unsigned char frame[];
@@ -136,19 +115,17 @@ extern const struct keel_waker_ops keel__task_waker_ops;
  * (dropping may free a task, which takes its worker's lock).
  */
 struct keel_waker keel__waker_swap(struct keel_waker *slot, struct keel_cx *cx);
-extern const struct keel_waker_ops keel__task_shared_waker_ops;
 
-void keel__task_run(struct keel_worker *w, struct keel_task *t);
-/* Affine: run up to \p budget tasks of \p w's run queue; how many ran. */
+/* Run up to \p budget tasks of \p w's run queue (and, migrating, of the
+ * scheduler's); how many ran. */
 unsigned keel__task_run_queue(struct keel_worker *w, unsigned budget);
-void keel__task_unref(struct keel_task *t);
-void keel__task_cancel_local(struct keel_task *t);
+/* Drop one reference, from any thread; the last frees the task
+ * (keel__task_free: at once on its worker's thread, else via the
+ * worker's freeq). */
+void keel__task_release(struct keel_task *t);
+void keel__task_free(struct keel_task *t);
 /* Teardown, all workers stopped: complete \p t with -ECANCELED now. */
 void keel__task_cancel_now(struct keel_task *t);
-void keel__task_free(struct keel_task *t);
-/* Owner: apply the messages \p kinds (1 << KEEL__MSG_*) posted to \p t,
- * and release the \p refs references they carried. */
-void keel__task_messages(struct keel_task *t, unsigned kinds, uint32_t refs);
 int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
 		     keel_drop_fn *drop, const void *frame, size_t size,
 		     struct keel_join **join, bool root);
@@ -189,18 +166,6 @@ struct keel__drv {
 #define KEEL__MAX_DRIVERS 4
 #define KEEL__MAX_WORKERS 256
 
-/* What another thread asks of a task's worker. Each message carries one
- * reference to its task, but FREE, which carries a task whose last
- * reference was dropped on a thread with no worker. Posting one allocates
- * nothing: the task itself is the inbox node. */
-enum {
-	KEEL__MSG_WAKE,
-	KEEL__MSG_DROP,
-	KEEL__MSG_CANCEL,
-	KEEL__MSG_JOIN,
-	KEEL__MSG_FREE,
-};
-
 /* A function to run on a worker's thread (keel_worker_call). */
 struct keel__call {
 	struct keel__call *next;
@@ -231,20 +196,20 @@ struct keel_worker_stats {
 struct keel_worker {
 	struct keel_runtime *rt;
 	unsigned index;
-	struct keel_list runq;
-	struct keel_list pinned;   /* migrating: tasks whose home is this
-				      worker, runnable (owner thread) */
-	struct keel_list homeq;	   /* migrating: the same, pushed by other
-				      threads (under inbox_lock) */
-	bool pinned_turn;	   /* alternate pinned and scheduler pops */
+	struct keel_list runq;	   /* runnable tasks whose home is this
+				      worker (owner thread) */
+	bool sched_turn;	   /* migrating: alternate runq and the
+				      scheduler's pop */
+	struct keel_task *current; /* the task being polled, or NULL */
 	struct keel__wheel wheel;
 	struct keel__cache cache;
 	struct keel_list fired_ready; /* keel_ready sources set */
 	atomic_bool ready_fired;      /* fired_ready is not empty; written
 					 under `lock` on migrating runtimes,
 					 read without it as a hint */
-	struct keel_list tasks;	      /* every task spawned here, not freed */
-	struct keel__spin lock;	      /* migrating: guards tasks, wheel and
+	struct keel_list tasks;	      /* every task spawned here, not freed
+					 (owner thread) */
+	struct keel__spin lock;	      /* migrating: guards the wheel and
 					 fired_ready against other workers */
 	bool shared;		      /* the runtime's scheduler migrates */
 	uint64_t now;		      /* ns, cached each tick */
@@ -253,10 +218,11 @@ struct keel_worker {
 	struct keel__drv *udp_drv;    /* the one --driver chose */
 	struct keel__drv *tcp_drv;    /* the first with TCP */
 
-	/* Cross-thread: wakes, drops and cancels posted by other threads
-	 * (tasks linked through msg_next), calls, and tasks sent home. */
+	/* Cross-thread, under inbox_lock: tasks other threads made runnable
+	 * here (homeq), tasks whose last reference they dropped (freeq), and
+	 * calls. Intrusive (the task's link): posting allocates nothing. */
 	pthread_mutex_t inbox_lock;
-	struct keel_task *inbox_head, *inbox_tail;
+	struct keel_list homeq, freeq;
 	struct keel__call *calls_head, **calls_tail;
 	atomic_bool inbox_nonempty;
 	atomic_bool parked;
@@ -278,17 +244,9 @@ void keel__runtime_teardown(struct keel_runtime *rt);
 /* What a runtime gets when its configuration names none (or NULL). */
 const struct keel_sched_ops *keel__sched_default(void);
 const struct keel_driver_ops *keel__driver_default(void);
-void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind);
 /* Run fn(arg) on \p w's thread at its next tick (now, when called there).
  * 0, or -ENOMEM (nothing was run). */
 int keel__worker_call(struct keel_worker *w, void (*fn)(void *), void *arg);
-/* Migrating: make \p t (SCHEDULED) runnable on its home worker. */
-void keel__worker_push_home(struct keel_worker *w, struct keel_task *t);
-/* Migrating: from now on \p t runs on \p w (it holds a handle of w's). */
-void keel__task_set_home(struct keel_task *t, struct keel_worker *w);
-/* Make \p t runnable: the run queue on affine schedulers, the scheduler's
- * push on migrating ones. */
-void keel__sched_push(struct keel_task *t);
 void keel__worker_unpark(struct keel_worker *w);
 /* The reactor half of the readiness sources (ready.c): wake the waiters of
  * the sources set on \p w; whether any is waiting to be fired. */
@@ -344,20 +302,5 @@ void keel__monitor_fini(struct keel_runtime *rt);
 /* The counters, one line at a time, to fn (a FILE or the log). */
 void keel__stats_lines(struct keel_runtime *rt,
 		       void (*fn)(void *arg, const char *line), void *arg);
-
-/* Affine: make \p t runnable on its worker \p w (owner thread). Inline:
- * it is the self-wake hot path. */
-static inline void keel__worker_schedule(struct keel_worker *w,
-					 struct keel_task *t)
-{
-	if (t->state & (KEEL__T_QUEUED | KEEL__T_DONE))
-		return;
-	if (t->state & KEEL__T_RUNNING) {
-		t->state |= KEEL__T_NOTIFIED;
-		return;
-	}
-	t->state = (uint16_t)((t->state & ~KEEL__T_NOTIFIED) | KEEL__T_QUEUED);
-	keel_list_push_back(&w->runq, &t->link);
-}
 
 #endif /* KEEL_CORE_INTERNAL_H */

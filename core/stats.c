@@ -156,7 +156,7 @@ static void worker_stats(const struct keel_worker *w, keel_stats_fn *fn,
 		{ "completed", "tasks that completed here", LOAD(s->completed) },
 		{ "cancelled", "tasks cancelled here", LOAD(s->cancelled) },
 		{ "parks", "sleeps with nothing to do", LOAD(s->parks) },
-		{ "remote_msgs", "wakes, drops and cancels posted by other threads",
+		{ "remote_msgs", "tasks other threads woke, cancelled or freed here",
 		  LOAD(s->remote_msgs) },
 		{ "timers_fired", "timers fired", LOAD(s->timers_fired) },
 		{ "budget_yields", "ticks that ended their poll budget with tasks "

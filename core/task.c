@@ -1,33 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tasks: a frame and its poll function in a block from the worker's cache,
- * with a reference count, a state word and a join slot.
+ * with one reference count, one state word and one join slot, the same on
+ * every scheduler.
  *
  * References: one for "not finished yet", one per join handle, one per
- * waker clone. Two ways to keep the rest, chosen by the scheduler:
+ * waker clone, counted in `refs` (atomic: any thread may clone or drop).
  *
- * Affine (local, shard): a task belongs to one worker, and its state is
- * touched only on that worker's thread, with plain loads and stores. Other
- * threads never touch it directly: their wakes, drops, cancels and joins
- * are posted as messages to the owner's inbox (worker.c), each carrying a
- * reference. The one shared field is `arefs`, the count of references
- * cloned on other threads; the owner frees the task when refs + arefs
- * reaches 0 (a thread can only clone while holding a reference, so it
- * cannot race with that check). No atomic read-modify-write on the hot path.
+ * State: one atomic word (SCHEDULED, RUNNING, NOTIFIED, DONE). A wake on an
+ * idle task sets SCHEDULED by compare-and-swap and queues it; a wake on a
+ * running one sets NOTIFIED, and the poller, when its poll returns pending,
+ * queues it again. So one thread polls a task at a time and no wake is
+ * lost. No other thread writes the word while the task is SCHEDULED or
+ * RUNNING|NOTIFIED (wakes find nothing to do), so its poller moves it on
+ * with plain stores: SCHEDULED to RUNNING, a wake from its own poll to
+ * RUNNING|NOTIFIED, RUNNING|NOTIFIED to SCHEDULED. Only going idle
+ * (RUNNING to 0) races with wakes, and is a compare-and-swap. A self-waking
+ * task thus pays no locked instruction. A cancel is a flag beside the word,
+ * which the poller reads before and after each poll; going idle reads it
+ * again after the compare-and-swap (both sequentially consistent, as the
+ * canceller's exchange of the flag and its look at the state are), so
+ * either the poller sees the flag or the canceller sees the task idle.
  *
- * Migrating (pool, steal): any worker may poll the task, so its state is
- * `astate`, changed by compare-and-swap (scheduled, running, notified,
- * cancelled, complete), and every reference is counted in `arefs`. The
- * state machine guarantees one poller at a time and that a wake is never
- * lost: a wake while running sets NOTIFIED, and the poller requeues.
+ * Where a task is queued: a task with a `home` worker is queued and polled
+ * only there, on its run queue (other threads put it on the home's homeq,
+ * under the inbox lock, and unpark it). On an affine scheduler (local,
+ * shard) every task's home is the worker it was spawned for, fixed. On a
+ * migrating one (pool, steal) a task has no home, and goes through the
+ * scheduler's push and pop, until it uses an I/O handle.
  *
  * Ownership: an I/O handle belongs to the worker that opened it, and only
  * that worker's thread touches it, so drivers need no locks. A migrating
- * task that opens or uses a handle gets that worker as its `home`: from
- * then on it is queued only there (keel__worker_push_home), never on the
- * scheduler's queues, so its drop, which closes its handles, runs there
- * too. A task that uses a handle of another worker is moved before the
- * operation runs (keel_cx_home): pending now, polled next on the owner.
+ * task that opens or uses a handle gets that worker as its home, so its
+ * drop, which closes its handles, runs there too. A task that uses a handle
+ * of another worker is moved before the operation runs (keel_cx_home):
+ * pending now, polled next on the owner.
  */
 #include "core_internal.h"
 
@@ -111,11 +118,6 @@ void keel__cache_fini(struct keel__cache *c)
 
 /* ------------------------------------------------------------ references */
 
-static bool on_owner(const struct keel_task *t)
-{
-	return t->worker == keel__tls_worker;
-}
-
 /* The worker of the calling thread, if it belongs to t's runtime. */
 static struct keel_worker *local_worker(const struct keel_task *t)
 {
@@ -124,80 +126,63 @@ static struct keel_worker *local_worker(const struct keel_task *t)
 	return w && w->rt == t->worker->rt ? w : NULL;
 }
 
+/* The last reference is gone: the block goes back to the cache of the
+ * worker it is listed on, on that worker's thread (other threads put it
+ * on the worker's freeq; the link is free: a finished task is queued
+ * nowhere). Nothing is allocated. */
 void keel__task_free(struct keel_task *t)
 {
-	struct keel_worker *home = t->worker, *w = keel__tls_worker;
+	struct keel_worker *w = t->worker;
 
-	if (!t->shared) {
+	if (keel__tls_worker == w) {
 		keel_list_remove(&t->all);
-		keel__cache_free(&home->cache, t, t->cls);
+		keel__cache_free(&w->cache, t, t->cls);
 		return;
 	}
-	if (!w || w->rt != home->rt) {
-		/* No cache on this thread: the home worker frees it. */
-		keel__worker_post(home, t, KEEL__MSG_FREE);
-		return;
-	}
-	keel__spin_lock(&home->lock);
-	keel_list_remove(&t->all);
-	keel__spin_unlock(&home->lock);
-	keel__cache_free(&w->cache, t, t->cls);
+	pthread_mutex_lock(&w->inbox_lock);
+	keel_list_push_back(&w->freeq, &t->link);
+	atomic_store(&w->inbox_nonempty, true);
+	pthread_mutex_unlock(&w->inbox_lock);
 }
 
-void keel__task_unref(struct keel_task *t)
+void keel__task_release(struct keel_task *t)
 {
-	if (--t->refs + atomic_load_explicit(&t->arefs, memory_order_acquire) == 0)
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
 		keel__task_free(t);
 }
 
-/* Drop one reference from whatever thread we are on. */
-static void task_release(struct keel_task *t)
-{
-	if (t->shared) {
-		if (atomic_fetch_sub_explicit(&t->arefs, 1, memory_order_acq_rel) == 1)
-			keel__task_free(t);
-	} else if (on_owner(t)) {
-		keel__task_unref(t);
-	} else {
-		keel__worker_post(t->worker, t, KEEL__MSG_DROP);
-	}
-}
-
-/* Take a reference from whatever thread we are on. */
 static void task_retain(struct keel_task *t)
 {
-	if (!t->shared && on_owner(t))
-		t->refs++;
-	else
-		atomic_fetch_add_explicit(&t->arefs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 }
 
-/* ----------------------------------------------------- scheduling (both) */
+/* ------------------------------------------------------------ scheduling */
 
-/* Migrating: queue \p t (SCHEDULED) at its home, or with the scheduler. */
-static void shared_push(struct keel_worker *w, struct keel_task *t,
-			enum keel_push why)
+/*
+ * Queue \p t (SCHEDULED) where it runs next: its home's run queue (directly
+ * when \p w, the calling thread's worker or NULL, is that home; through the
+ * home's homeq and an unpark otherwise), or the scheduler's push when it has
+ * no home. Nothing is allocated, so a wake cannot fail.
+ */
+static void task_push(struct keel_worker *w, struct keel_task *t,
+		      enum keel_push why)
 {
+	struct keel_worker *home = t->home;
 	struct keel_runtime *rt = t->worker->rt;
 
-	if (t->home)
-		keel__worker_push_home(t->home, t);
-	else
-		rt->sched->push(rt->sched_impl, w, t, why);
-}
-
-void keel__sched_push(struct keel_task *t)
-{
-	if (t->shared)
-		shared_push(local_worker(t), t, KEEL_PUSH_WAKE);
-	else
-		keel__worker_schedule(t->worker, t);
-}
-
-void keel__task_set_home(struct keel_task *t, struct keel_worker *w)
-{
-	if (t->shared)
-		t->home = w;
+	if (!home) {
+		rt->sched->push(rt->sched_impl, w && w->rt == rt ? w : NULL, t,
+				why);
+	} else if (home == w) {
+		keel_list_push_back(&w->runq, &t->link);
+	} else {
+		pthread_mutex_lock(&home->inbox_lock);
+		keel_list_push_back(&home->homeq, &t->link);
+		atomic_store(&home->inbox_nonempty, true);
+		pthread_mutex_unlock(&home->inbox_lock);
+		if (atomic_load(&home->parked))
+			keel__worker_unpark(home);
+	}
 }
 
 intptr_t keel_cx_home(struct keel_cx *cx, struct keel_worker *owner)
@@ -208,12 +193,13 @@ intptr_t keel_cx_home(struct keel_cx *cx, struct keel_worker *owner)
 		return -EINVAL;
 	t = cx->task;
 	if (cx->worker == owner) {
-		keel__task_set_home(t, owner);
+		if (t->home != owner) /* affine: it is; written once */
+			t->home = owner;
 		return 0;
 	}
 	/* Affine tasks never move: using another worker's handle is a
 	 * misuse there (keel_shard_spawn a task onto the owner instead). */
-	if (!t->shared || owner->rt != cx->worker->rt)
+	if (!owner->shared || owner->rt != cx->worker->rt)
 		return -EXDEV;
 	t->home = owner;
 	KEEL__COUNT(cx->worker, moves, 1);
@@ -221,26 +207,19 @@ intptr_t keel_cx_home(struct keel_cx *cx, struct keel_worker *owner)
 	return KEEL_PENDING;
 }
 
-/* Migrating: mark runnable; true when the caller must push it. */
-static bool shared_notify(struct keel_task *t)
+/* Mark \p t runnable from any thread; true when the caller must push it
+ * (it was idle). Running: NOTIFIED, and its poller queues it again. */
+static inline bool task_notify(struct keel_task *t)
 {
-	unsigned s = atomic_load_explicit(&t->astate, memory_order_acquire), ns;
+	unsigned s = atomic_load_explicit(&t->state, memory_order_seq_cst), ns;
 
 	do {
-		if (s & KEEL__S_COMPLETE)
+		if (s & (KEEL__T_SCHEDULED | KEEL__T_NOTIFIED | KEEL__T_DONE))
 			return false;
-		if (s & KEEL__S_RUNNING) {
-			if (s & KEEL__S_NOTIFIED)
-				return false;
-			ns = s | KEEL__S_NOTIFIED;
-		} else if (s & KEEL__S_SCHEDULED) {
-			return false;
-		} else {
-			ns = s | KEEL__S_SCHEDULED;
-		}
+		ns = s | (s & KEEL__T_RUNNING ? KEEL__T_NOTIFIED : KEEL__T_SCHEDULED);
 	} while (!atomic_compare_exchange_weak_explicit(
-		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
-	return !(s & KEEL__S_RUNNING);
+		&t->state, &s, ns, memory_order_seq_cst, memory_order_seq_cst));
+	return !(s & KEEL__T_RUNNING);
 }
 
 /* ---------------------------------------------------------------- wakers */
@@ -248,25 +227,27 @@ static bool shared_notify(struct keel_task *t)
 static void waker_wake_by_ref(void *data)
 {
 	struct keel_task *t = data;
+	struct keel_worker *w = keel__tls_worker;
 
-	if (on_owner(t)) {
-		keel__worker_schedule(t->worker, t);
-	} else {
-		task_retain(t);
-		keel__worker_post(t->worker, t, KEEL__MSG_WAKE);
+	if (w && w->current == t) {
+		/* From its own poll: RUNNING, maybe NOTIFIED already, and
+		 * nothing else to keep (DONE comes after the poll). */
+		atomic_store_explicit(&t->state, KEEL__T_RUNNING | KEEL__T_NOTIFIED,
+				      memory_order_relaxed);
+		return;
 	}
+	if (!task_notify(t))
+		return;
+	if (w && t->home == w) /* woken at home: the common case, inline */
+		keel_list_push_back(&w->runq, &t->link);
+	else
+		task_push(w, t, KEEL_PUSH_WAKE);
 }
 
 static void waker_wake(void *data)
 {
-	struct keel_task *t = data;
-
-	if (on_owner(t)) {
-		keel__worker_schedule(t->worker, t);
-		keel__task_unref(t);
-	} else {
-		keel__worker_post(t->worker, t, KEEL__MSG_WAKE);
-	}
+	waker_wake_by_ref(data);
+	keel__task_release(data);
 }
 
 static void *waker_clone(void *data)
@@ -277,33 +258,12 @@ static void *waker_clone(void *data)
 
 static void waker_drop(void *data)
 {
-	task_release(data);
+	keel__task_release(data);
 }
 
 const struct keel_waker_ops keel__task_waker_ops = {
 	.wake = waker_wake,
 	.wake_by_ref = waker_wake_by_ref,
-	.clone = waker_clone,
-	.drop = waker_drop,
-};
-
-static void shared_wake_by_ref(void *data)
-{
-	struct keel_task *t = data;
-
-	if (shared_notify(t))
-		keel__sched_push(t);
-}
-
-static void shared_wake(void *data)
-{
-	shared_wake_by_ref(data);
-	task_release(data);
-}
-
-const struct keel_waker_ops keel__task_shared_waker_ops = {
-	.wake = shared_wake,
-	.wake_by_ref = shared_wake_by_ref,
 	.clone = waker_clone,
 	.drop = waker_drop,
 };
@@ -339,7 +299,9 @@ struct keel_waker keel__waker_swap(struct keel_waker *slot, struct keel_cx *cx)
 /* ------------------------------------------------------------- lifecycle */
 
 /* Build a task for worker \p owner from the cache of \p from (the calling
- * thread's worker), not yet on any list or queue. */
+ * thread's worker), SCHEDULED but not yet on any list or queue. An affine
+ * task's home is its worker for good; a migrating one has none until it
+ * uses a handle. */
 static struct keel_task *task_new(struct keel_worker *from,
 				  struct keel_worker *owner, keel_poll_fn *poll,
 				  keel_drop_fn *drop, const void *frame,
@@ -352,36 +314,21 @@ static struct keel_task *task_new(struct keel_worker *from,
 	if (!t)
 		return NULL;
 	t->worker = owner;
-	t->home = NULL;
+	t->home = owner->shared ? NULL : owner;
 	t->poll = poll;
 	t->drop = drop;
-	t->shared = owner->shared;
 	t->root = root;
 	t->cls = cls;
-	t->foreign_join = false;
 	t->result = 0;
-	t->msg_next = NULL;
-	t->msg_refs = 0;
-	t->msg_kinds = 0;
 	t->join_waker = (struct keel_waker){ 0 };
-	t->fjoin_waker = (struct keel_waker){ 0 };
-	atomic_init(&t->finished, false);
+	atomic_init(&t->refs, joined ? 2 : 1);
+	atomic_init(&t->state, KEEL__T_SCHEDULED);
+	atomic_init(&t->cancel, false);
 	atomic_flag_clear(&t->join_lock.f);
 	keel_list_init(&t->timers);
 	keel_list_init(&t->readies);
 	if (size)
 		memcpy(t->frame, frame, size);
-	if (t->shared) {
-		t->refs = 0;
-		t->state = 0;
-		atomic_init(&t->arefs, joined ? 2 : 1);
-		atomic_init(&t->astate, KEEL__S_SCHEDULED);
-	} else {
-		t->refs = joined ? 2 : 1;
-		t->state = 0;
-		atomic_init(&t->arefs, 0);
-		atomic_init(&t->astate, 0);
-	}
 	return t;
 }
 
@@ -389,16 +336,8 @@ static struct keel_task *task_new(struct keel_worker *from,
 static void task_start(struct keel_worker *w, struct keel_task *t)
 {
 	KEEL__COUNT(w, spawns, 1);
-	if (t->shared) {
-		keel__spin_lock(&w->lock);
-		keel_list_push_back(&w->tasks, &t->all);
-		keel__spin_unlock(&w->lock);
-		w->rt->sched->push(w->rt->sched_impl, local_worker(t), t,
-				   KEEL_PUSH_SPAWN);
-	} else {
-		keel_list_push_back(&w->tasks, &t->all);
-		keel__worker_schedule(w, t);
-	}
+	keel_list_push_back(&w->tasks, &t->all);
+	task_push(keel__tls_worker, t, KEEL_PUSH_SPAWN);
 }
 
 int keel__task_spawn(struct keel_worker *w, keel_poll_fn *poll,
@@ -464,30 +403,17 @@ int keel_spawn(struct keel_cx *cx, keel_poll_fn *poll, keel_drop_fn *drop,
 	return keel__task_spawn(cx->worker, poll, drop, frame, size, join, false);
 }
 
-/* Take the joiner's waker out of the join slots (both modes). */
-static struct keel_waker take_joiner(struct keel_task *t)
-{
-	struct keel_waker jw = t->join_waker;
-
-	t->join_waker = (struct keel_waker){ 0 };
-	return jw;
-}
-
 /* The task is done: disarm what it armed, drop its frame, publish the
  * result, wake the joiner, release the "unfinished" reference. Runs on the
- * thread that polls the task (affine: its owner; migrating: the worker
- * that holds RUNNING), or on the tearing-down thread. */
+ * worker that holds RUNNING (set through completion, so no wake queues the
+ * task again, not even one its drop causes), or on the tearing-down
+ * thread. */
 static void task_complete(struct keel_worker *w, struct keel_task *t,
 			  intptr_t result, bool cancelled)
 {
 	struct keel_list *n;
 	struct keel_waker jw;
 
-	/* Done before the drop runs: a wake that the drop causes (it cancels
-	 * a child this task awaited, say) must not queue it again. Migrating
-	 * tasks hold RUNNING through completion, to the same end. */
-	if (!t->shared)
-		t->state |= KEEL__T_DONE;
 	while ((n = t->timers.next) != &t->timers)
 		keel_timer_stop(KEEL_CONTAINER_OF(n, struct keel_timer, task_link));
 	while ((n = t->readies.next) != &t->readies)
@@ -499,191 +425,140 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 		KEEL__COUNT(w, cancelled, 1);
 	else
 		KEEL__COUNT(w, completed, 1);
-
-	if (t->shared) {
-		keel__spin_lock(&t->join_lock);
-		atomic_fetch_or_explicit(&t->astate, KEEL__S_COMPLETE,
-					 memory_order_acq_rel);
-		atomic_store_explicit(&t->finished, true, memory_order_release);
-		jw = take_joiner(t);
-		keel__spin_unlock(&t->join_lock);
-		keel_waker_wake(&jw);
-		if (t->root)
-			keel__worker_unpark(w->rt->home);
-		task_release(t);
-		return;
-	}
-	atomic_store_explicit(&t->finished, true, memory_order_release);
-	jw = take_joiner(t);
+	keel__spin_lock(&t->join_lock);
+	/* A plain store: other threads write no bit but NOTIFIED now, which
+	 * a finished task drops (a compare-and-swap against this fails). */
+	atomic_store_explicit(&t->state, KEEL__T_RUNNING | KEEL__T_DONE,
+			      memory_order_release);
+	jw = t->join_waker;
+	t->join_waker = (struct keel_waker){ 0 };
+	keel__spin_unlock(&t->join_lock);
 	keel_waker_wake(&jw);
-	if (t->foreign_join) {
-		pthread_mutex_lock(&t->worker->inbox_lock);
-		jw = t->fjoin_waker;
-		t->fjoin_waker = (struct keel_waker){ 0 };
-		pthread_mutex_unlock(&t->worker->inbox_lock);
-		keel_waker_wake(&jw);
-	}
-	keel__task_unref(t);
+	if (t->root && w != w->rt->home)
+		keel__worker_unpark(w->rt->home);
+	keel__task_release(t);
 }
 
-static inline intptr_t task_poll(struct keel_worker *w, struct keel_task *t,
-				 const struct keel_waker_ops *ops)
+/* Poll \p t, just taken off a run queue (SCHEDULED: see the top). */
+static inline void task_run(struct keel_worker *w, struct keel_task *t)
 {
 	struct keel_cx cx = {
-		.waker = { ops, t },
+		.waker = { &keel__task_waker_ops, t },
 		.task = t,
 		.worker = w,
 		.budget = KEEL_COOP_BUDGET,
 	};
+	unsigned s;
+	intptr_t r;
 
+	atomic_store_explicit(&t->state, KEEL__T_RUNNING, memory_order_relaxed);
+	if (atomic_load_explicit(&t->cancel, memory_order_relaxed))
+		goto cancelled;
 	KEEL__COUNT(w, polls, 1);
-	return t->poll(t->frame, &cx);
-}
-
-static void shared_run(struct keel_worker *w, struct keel_task *t)
-{
-	unsigned s = atomic_load_explicit(&t->astate, memory_order_acquire), ns;
-	intptr_t r;
-
-	do {
-		ns = (s & ~(unsigned)KEEL__S_SCHEDULED) | KEEL__S_RUNNING;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
-	/* RUNNING stays set through a completion, so no wake requeues it. */
-	if (s & KEEL__S_CANCELLED) {
-		task_complete(w, t, -ECANCELED, true);
-		return;
-	}
-	r = task_poll(w, t, &keel__task_shared_waker_ops);
+	w->current = t;
+	r = t->poll(t->frame, &cx);
+	w->current = NULL;
 	if (r != KEEL_PENDING) {
 		task_complete(w, t, r, false);
 		return;
 	}
-	s = atomic_load_explicit(&t->astate, memory_order_acquire);
-	do {
-		if (s & KEEL__S_CANCELLED) {
-			task_complete(w, t, -ECANCELED, true);
-			return;
-		}
-		ns = s & ~(unsigned)(KEEL__S_RUNNING | KEEL__S_NOTIFIED);
-		if (s & KEEL__S_NOTIFIED)
-			ns |= KEEL__S_SCHEDULED;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
-	if (ns & KEEL__S_SCHEDULED)
-		shared_push(w, t, KEEL_PUSH_YIELD);
-}
-
-/* Affine: poll \p t (just taken off w's run queue) on its owner. */
-static inline void affine_run(struct keel_worker *w, struct keel_task *t)
-{
-	unsigned st = (t->state & ~(unsigned)KEEL__T_QUEUED);
-	intptr_t r;
-
-	if (st & KEEL__T_CANCELLED) {
-		t->state = (uint16_t)st;
-		task_complete(w, t, -ECANCELED, true);
+	if (atomic_load_explicit(&t->cancel, memory_order_relaxed))
+		goto cancelled;
+	s = KEEL__T_RUNNING;
+	/* Acquire: what a waker wrote before its wake, the next poll reads. */
+	if (!(atomic_load_explicit(&t->state, memory_order_acquire) & KEEL__T_NOTIFIED) &&
+	    atomic_compare_exchange_strong_explicit(&t->state, &s, 0,
+						    memory_order_seq_cst,
+						    memory_order_acquire)) {
+		/* Idle. A cancel that came meanwhile saw it running: take
+		 * it back unless a wake or the canceller took it. */
+		s = 0;
+		if (atomic_load_explicit(&t->cancel, memory_order_seq_cst) &&
+		    atomic_compare_exchange_strong_explicit(
+			    &t->state, &s, KEEL__T_RUNNING, memory_order_seq_cst,
+			    memory_order_relaxed))
+			goto cancelled;
 		return;
 	}
-	t->state = (uint16_t)(st | KEEL__T_RUNNING);
-	r = task_poll(w, t, &keel__task_waker_ops);
-	st = t->state & ~(unsigned)KEEL__T_RUNNING;
-	if (r != KEEL_PENDING) {
-		t->state = (uint16_t)st;
-		task_complete(w, t, r, false);
-	} else if (st & KEEL__T_CANCELLED) {
-		t->state = (uint16_t)st;
-		task_complete(w, t, -ECANCELED, true);
-	} else if (st & KEEL__T_NOTIFIED) {
-		/* Neither queued nor done: straight to the back of the queue. */
-		t->state = (uint16_t)((st & ~(unsigned)KEEL__T_NOTIFIED) | KEEL__T_QUEUED);
+	/* RUNNING|NOTIFIED: again, to the back of the queue. */
+	atomic_store_explicit(&t->state, KEEL__T_SCHEDULED, memory_order_release);
+	if (t->home == w) /* the common case, inline */
 		keel_list_push_back(&w->runq, &t->link);
-	} else {
-		t->state = (uint16_t)st;
-	}
-}
-
-void keel__task_run(struct keel_worker *w, struct keel_task *t)
-{
-	if (t->shared)
-		shared_run(w, t);
 	else
-		affine_run(w, t);
+		task_push(w, t, KEEL_PUSH_YIELD);
+	return;
+cancelled:
+	task_complete(w, t, -ECANCELED, true);
 }
 
 unsigned keel__task_run_queue(struct keel_worker *w, unsigned budget)
 {
+	const struct keel_sched_ops *sched = w->rt->sched;
 	struct keel_list *q = &w->runq, *n;
+	bool shared = w->shared;
+	struct keel_task *t;
 	unsigned ran = 0;
 
-	/* Unlinked without clearing the node: the state (QUEUED), not the
-	 * link, says whether a task is on the run queue. */
-	while (ran < budget && (n = q->next) != q) {
-		q->next = n->next;
-		n->next->prev = q;
-		affine_run(w, KEEL_CONTAINER_OF(n, struct keel_task, link));
-		ran++;
+	/* Migrating: the tasks that live here (they use this worker's
+	 * handles) and the scheduler's take turns, so neither starves the
+	 * other. A task is unlinked without clearing its node: the state
+	 * (SCHEDULED), not the link, says whether it is queued. */
+	for (; ran < budget; ran++) {
+		t = NULL;
+		if (shared && (w->sched_turn = !w->sched_turn))
+			t = sched->pop(w->rt->sched_impl, w);
+		if (!t && (n = q->next) != q) {
+			q->next = n->next;
+			n->next->prev = q;
+			t = KEEL_CONTAINER_OF(n, struct keel_task, link);
+		}
+		if (!t && !(shared && (t = sched->pop(w->rt->sched_impl, w))))
+			break;
+		task_run(w, t);
 	}
 	return ran;
 }
 
-void keel__task_cancel_local(struct keel_task *t)
-{
-	if (t->state & (KEEL__T_DONE | KEEL__T_CANCELLED))
-		return;
-	t->state |= KEEL__T_CANCELLED;
-	if (t->state & KEEL__T_RUNNING)
-		return; /* completes when its poll returns */
-	if (t->state & KEEL__T_QUEUED) {
-		keel_list_remove(&t->link);
-		t->state &= (uint16_t)~KEEL__T_QUEUED;
-	}
-	task_complete(t->worker, t, -ECANCELED, true);
-}
-
-/* Migrating: an idle task is completed at once when we are on one of its
- * runtime's workers and on its home, if it has one (claiming RUNNING keeps
- * any waker from queueing it); a queued or running one, or one cancelled
- * from elsewhere, is completed by the worker that takes it next (its drop
- * runs on a worker, and on its home). */
-static void shared_cancel(struct keel_task *t)
+/* Cancel from any thread. An idle task is completed at once when we are
+ * on one of its runtime's workers and on its home, if it has one (claiming
+ * RUNNING keeps any waker from queueing it); otherwise it is queued, and a
+ * queued or running one is completed by the worker that has it next (its
+ * drop runs on a worker, and at home). */
+static void task_cancel(struct keel_task *t)
 {
 	struct keel_worker *w = local_worker(t);
-	unsigned s = atomic_load_explicit(&t->astate, memory_order_acquire), ns;
-	bool idle;
+	unsigned s;
 
-	do {
-		if (s & (KEEL__S_COMPLETE | KEEL__S_CANCELLED))
-			return;
-		idle = !(s & (KEEL__S_RUNNING | KEEL__S_SCHEDULED));
-		if (idle && w && t->home && t->home != w)
-			w = NULL; /* its drop must run at home */
-		ns = s | KEEL__S_CANCELLED;
-		if (idle)
-			ns |= w ? KEEL__S_RUNNING : KEEL__S_SCHEDULED;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&t->astate, &s, ns, memory_order_acq_rel, memory_order_acquire));
-	if (!idle)
+	if (atomic_exchange_explicit(&t->cancel, true, memory_order_seq_cst))
 		return;
+	s = atomic_load_explicit(&t->state, memory_order_seq_cst);
+	do {
+		if (s & (KEEL__T_RUNNING | KEEL__T_SCHEDULED | KEEL__T_DONE))
+			return; /* its poller or queue has it */
+		if (w && t->home && t->home != w)
+			w = NULL; /* its drop must run at home */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&t->state, &s, w ? KEEL__T_RUNNING : KEEL__T_SCHEDULED,
+		memory_order_seq_cst, memory_order_seq_cst));
 	if (w)
 		task_complete(w, t, -ECANCELED, true);
 	else
-		keel__sched_push(t);
+		task_push(keel__tls_worker, t, KEEL_PUSH_WAKE);
 }
 
+/* Teardown, every worker stopped: a queued task with a home is taken off
+ * its home's list (a scheduler's queues are gone already). */
 void keel__task_cancel_now(struct keel_task *t)
 {
-	struct keel_worker *w = keel__tls_worker;
+	unsigned s = atomic_fetch_or_explicit(&t->state, KEEL__T_RUNNING,
+					      memory_order_acq_rel);
 
-	if (!t->shared) {
-		keel__task_cancel_local(t);
+	atomic_store(&t->cancel, true);
+	if (s & KEEL__T_DONE)
 		return;
-	}
-	if (atomic_load_explicit(&t->astate, memory_order_acquire) & KEEL__S_COMPLETE)
-		return;
-	atomic_fetch_or_explicit(&t->astate, KEEL__S_CANCELLED | KEEL__S_RUNNING,
-				 memory_order_acq_rel);
-	task_complete(w, t, -ECANCELED, true);
+	if ((s & KEEL__T_SCHEDULED) && t->home)
+		keel_list_remove(&t->link);
+	task_complete(keel__tls_worker, t, -ECANCELED, true);
 }
 
 /* ------------------------------------------------------------------ join */
@@ -692,7 +567,7 @@ static intptr_t join_result(struct keel_task *t)
 {
 	intptr_t r = t->result;
 
-	task_release(t);
+	keel__task_release(t);
 	return r;
 }
 
@@ -703,32 +578,16 @@ intptr_t keel_join_poll(struct keel_cx *cx, struct keel_join *join)
 
 	if (!cx || !t)
 		return -EINVAL;
-	if (atomic_load_explicit(&t->finished, memory_order_acquire))
+	if (keel_join_is_finished(join))
 		return join_result(t);
-	if (t->shared) {
-		keel__spin_lock(&t->join_lock);
-		if (atomic_load_explicit(&t->finished, memory_order_acquire)) {
-			keel__spin_unlock(&t->join_lock);
-			return join_result(t);
-		}
-		old = keel__waker_swap(&t->join_waker, cx);
+	keel__spin_lock(&t->join_lock);
+	if (keel_join_is_finished(join)) {
 		keel__spin_unlock(&t->join_lock);
-		keel_waker_drop(&old);
-		return KEEL_PENDING;
+		return join_result(t);
 	}
-	if (on_owner(t)) {
-		keel_waker_register(&t->join_waker, cx);
-		return KEEL_PENDING;
-	}
-	/* Joiner elsewhere: leave the waker under the owner's lock and tell
-	 * the owner, which wakes it at completion (or at once). */
-	pthread_mutex_lock(&t->worker->inbox_lock);
-	old = t->fjoin_waker;
-	t->fjoin_waker = keel_waker_clone(&cx->waker);
-	pthread_mutex_unlock(&t->worker->inbox_lock);
+	old = keel__waker_swap(&t->join_waker, cx);
+	keel__spin_unlock(&t->join_lock);
 	keel_waker_drop(&old);
-	task_retain(t);
-	keel__worker_post(t->worker, t, KEEL__MSG_JOIN);
 	return KEEL_PENDING;
 }
 
@@ -736,65 +595,24 @@ bool keel_join_is_finished(const struct keel_join *join)
 {
 	const struct keel_task *t = (const struct keel_task *)join;
 
-	return t && atomic_load_explicit(&t->finished, memory_order_acquire);
+	return t && (atomic_load_explicit(&t->state, memory_order_acquire) &
+		     KEEL__T_DONE);
 }
 
 void keel_join_cancel(struct keel_join *join)
 {
-	struct keel_task *t = (struct keel_task *)join;
-
-	if (!t)
-		return;
-	if (t->shared) {
-		shared_cancel(t);
-	} else if (on_owner(t)) {
-		keel__task_cancel_local(t);
-	} else {
-		task_retain(t);
-		keel__worker_post(t->worker, t, KEEL__MSG_CANCEL);
-	}
+	if (join)
+		task_cancel((struct keel_task *)join);
 }
 
 void keel_join_detach(struct keel_join *join)
 {
 	if (join)
-		task_release((struct keel_task *)join);
+		keel__task_release((struct keel_task *)join);
 }
 
 void keel_join_abort(struct keel_join *join)
 {
 	keel_join_cancel(join);
 	keel_join_detach(join);
-}
-
-/* Owner side of the messages, with the references they carried. */
-void keel__task_messages(struct keel_task *t, unsigned kinds, uint32_t refs)
-{
-	struct keel_worker *w = t->worker;
-
-	if (kinds & 1u << KEEL__MSG_FREE) {
-		keel__task_free(t); /* nothing else refers to it */
-		return;
-	}
-	if (kinds & 1u << KEEL__MSG_CANCEL)
-		keel__task_cancel_local(t);
-	if (kinds & 1u << KEEL__MSG_WAKE)
-		keel__worker_schedule(w, t);
-	if (kinds & 1u << KEEL__MSG_JOIN) {
-		if (t->state & KEEL__T_DONE) {
-			struct keel_waker fw;
-
-			pthread_mutex_lock(&w->inbox_lock);
-			fw = t->fjoin_waker;
-			t->fjoin_waker = (struct keel_waker){ 0 };
-			pthread_mutex_unlock(&w->inbox_lock);
-			keel_waker_wake(&fw);
-		} else {
-			t->foreign_join = true;
-		}
-	}
-	if (refs) {
-		t->refs -= (int64_t)refs - 1;
-		keel__task_unref(t);
-	}
 }

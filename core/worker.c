@@ -114,31 +114,6 @@ void keel__worker_unpark(struct keel_worker *w)
 	pthread_mutex_unlock(&w->inbox_lock);
 }
 
-/*
- * Post message \p kind for task \p t to its worker \p w: the task goes on
- * the inbox unless it is there already (then the kind is added to those
- * pending). Nothing is allocated, so a wake cannot fail.
- */
-void keel__worker_post(struct keel_worker *w, struct keel_task *t, int kind)
-{
-	pthread_mutex_lock(&w->inbox_lock);
-	if (!t->msg_kinds) {
-		t->msg_next = NULL;
-		if (w->inbox_tail)
-			w->inbox_tail->msg_next = t;
-		else
-			w->inbox_head = t;
-		w->inbox_tail = t;
-	}
-	t->msg_kinds = (uint8_t)(t->msg_kinds | 1u << kind);
-	if (kind != KEEL__MSG_FREE)
-		t->msg_refs++;
-	atomic_store(&w->inbox_nonempty, true);
-	pthread_mutex_unlock(&w->inbox_lock);
-	if (atomic_load(&w->parked))
-		keel__worker_unpark(w);
-}
-
 int keel__worker_call(struct keel_worker *w, void (*fn)(void *), void *arg)
 {
 	struct keel__call *c;
@@ -172,99 +147,54 @@ int keel_worker_call(struct keel_worker *w, void (*fn)(void *), void *arg)
 	return keel__worker_call(w, fn, arg);
 }
 
-void keel__worker_push_home(struct keel_worker *w, struct keel_task *t)
-{
-	if (keel__tls_worker == w) {
-		keel_list_push_back(&w->pinned, &t->link);
-		return;
-	}
-	/* The link is free: a SCHEDULED task is in no other queue. */
-	pthread_mutex_lock(&w->inbox_lock);
-	keel_list_push_back(&w->homeq, &t->link);
-	atomic_store(&w->inbox_nonempty, true);
-	pthread_mutex_unlock(&w->inbox_lock);
-	if (atomic_load(&w->parked))
-		keel__worker_unpark(w);
-}
-
-/* Take what other threads posted: messages, calls, and tasks sent home. */
+/* Take what other threads posted: tasks made runnable here, tasks to
+ * free, calls. */
 static size_t worker_drain_inbox(struct keel_worker *w)
 {
-	struct keel_task *t, *next;
+	struct keel_list woken, dead, *n;
 	struct keel__call *c;
-	size_t n = 0;
+	size_t n_in = 0;
 
 	if (!atomic_load_explicit(&w->inbox_nonempty, memory_order_acquire))
 		return 0;
+	keel_list_init(&woken);
+	keel_list_init(&dead);
 	pthread_mutex_lock(&w->inbox_lock);
-	t = w->inbox_head;
-	w->inbox_head = w->inbox_tail = NULL;
+	keel_list_splice(&woken, &w->homeq);
+	keel_list_splice(&dead, &w->freeq);
 	c = w->calls_head;
 	w->calls_head = NULL;
 	w->calls_tail = &w->calls_head;
-	if (!keel_list_empty(&w->homeq)) {
-		keel_list_splice(&w->pinned, &w->homeq);
-		n++;
-	}
 	atomic_store_explicit(&w->inbox_nonempty, false, memory_order_relaxed);
 	pthread_mutex_unlock(&w->inbox_lock);
 
-	/* A task's pending kinds are taken under the lock, one task at a
-	 * time: once they are, another thread may put it on the inbox
-	 * again, which reuses msg_next (read before). */
-	for (; t; t = next) {
-		unsigned kinds;
-		uint32_t refs;
-
-		pthread_mutex_lock(&w->inbox_lock);
-		next = t->msg_next;
-		kinds = t->msg_kinds;
-		refs = t->msg_refs;
-		t->msg_kinds = 0;
-		t->msg_refs = 0;
-		pthread_mutex_unlock(&w->inbox_lock);
-		keel__task_messages(t, kinds, refs);
-		KEEL__COUNT(w, remote_msgs, 1);
-		n++;
+	for (n = woken.next; n != &woken; n = n->next)
+		n_in++;
+	keel_list_splice(&w->runq, &woken);
+	while ((n = keel_list_pop_front(&dead))) {
+		keel__task_free(KEEL_CONTAINER_OF(n, struct keel_task, link));
+		n_in++;
 	}
+	KEEL__COUNT(w, remote_msgs, n_in);
 	while (c) {
 		struct keel__call *cn = c->next;
 
 		c->fn(c->arg);
 		free(c);
 		c = cn;
-		n++;
+		n_in++;
 	}
-	return n;
+	return n_in;
 }
 
 /* ------------------------------------------------------------------ loop */
-
-/*
- * Migrating: the tasks that live here (they use this worker's handles)
- * and the scheduler's take turns, so neither kind starves the other.
- */
-static struct keel_task *worker_next_shared(struct keel_worker *w)
-{
-	struct keel_list *n = NULL;
-	struct keel_task *t;
-
-	w->pinned_turn = !w->pinned_turn;
-	if (w->pinned_turn && (n = keel_list_pop_front(&w->pinned)))
-		return KEEL_CONTAINER_OF(n, struct keel_task, link);
-	t = w->rt->sched->pop(w->rt->sched_impl, w);
-	if (t)
-		return t;
-	n = keel_list_pop_front(&w->pinned);
-	return n ? KEEL_CONTAINER_OF(n, struct keel_task, link) : NULL;
-}
 
 /* Whether a task is waiting for this worker (checked before parking). */
 static bool worker_has_tasks(struct keel_worker *w)
 {
 	const struct keel_sched_ops *s = w->rt->sched;
 
-	if (!keel_list_empty(w->shared ? &w->pinned : &w->runq))
+	if (!keel_list_empty(&w->runq))
 		return true;
 	return s->has_work && s->has_work(w->rt->sched_impl, w);
 }
@@ -272,16 +202,8 @@ static bool worker_has_tasks(struct keel_worker *w)
 static size_t worker_run_tasks(struct keel_worker *w)
 {
 	unsigned budget = w->rt->cfg.budget;
-	struct keel_task *t;
-	size_t ran = 0;
+	size_t ran = keel__task_run_queue(w, budget);
 
-	if (!w->shared)
-		ran = keel__task_run_queue(w, budget);
-	else
-		while (ran < budget && (t = worker_next_shared(w))) {
-			keel__task_run(w, t);
-			ran++;
-		}
 	if (ran == budget && worker_has_tasks(w))
 		KEEL__COUNT(w, budget_yields, 1); /* others still waited */
 	return ran;
@@ -573,8 +495,8 @@ int keel_worker_create(struct keel_runtime *rt, unsigned index,
 	for (unsigned i = 0; i < KEEL__MAX_DRIVERS; i++)
 		w->drv[i].wait_fd = -1;
 	keel_list_init(&w->runq);
-	keel_list_init(&w->pinned);
 	keel_list_init(&w->homeq);
+	keel_list_init(&w->freeq);
 	keel_list_init(&w->fired_ready);
 	keel_list_init(&w->tasks);
 	pthread_mutex_init(&w->inbox_lock, NULL);
@@ -618,26 +540,7 @@ err:
 
 static bool task_live(struct keel_task *t)
 {
-	if (t->shared)
-		return !(atomic_load(&t->astate) & KEEL__S_COMPLETE);
-	return !(t->state & KEEL__T_DONE);
-}
-
-/* Keep \p t alive across a call that may free it (teardown only). */
-static void task_pin(struct keel_task *t)
-{
-	if (t->shared)
-		atomic_fetch_add(&t->arefs, 1);
-	else
-		t->refs++;
-}
-
-static void task_unpin(struct keel_task *t)
-{
-	if (!t->shared)
-		keel__task_unref(t);
-	else if (atomic_fetch_sub(&t->arefs, 1) == 1)
-		keel__task_free(t);
+	return !(atomic_load(&t->state) & KEEL__T_DONE);
 }
 
 /* Cancel one live task of \p w, if any; its drop runs here. */
@@ -647,9 +550,9 @@ static bool worker_cancel_one(struct keel_worker *w)
 		struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
 
 		if (task_live(t)) {
-			task_pin(t);
+			atomic_fetch_add(&t->refs, 1); /* across a free */
 			keel__task_cancel_now(t);
-			task_unpin(t);
+			keel__task_release(t);
 			return true;
 		}
 	}
@@ -662,11 +565,10 @@ static bool worker_drop_joiners(struct keel_worker *w)
 	for (struct keel_list *n = w->tasks.next; n != &w->tasks; n = n->next) {
 		struct keel_task *t = KEEL_CONTAINER_OF(n, struct keel_task, all);
 
-		if (t->join_waker.ops || t->fjoin_waker.ops) {
-			task_pin(t);
+		if (t->join_waker.ops) {
+			atomic_fetch_add(&t->refs, 1);
 			keel_waker_drop(&t->join_waker);
-			keel_waker_drop(&t->fjoin_waker);
-			task_unpin(t);
+			keel__task_release(t);
 			return true;
 		}
 	}
@@ -699,12 +601,6 @@ void keel__runtime_teardown(struct keel_runtime *rt)
 	bool again;
 
 	rt->tearing_down = true;
-	/* Forget the tasks queued at home: they are cancelled below, and
-	 * their blocks may be freed while a list still links them. */
-	for (unsigned i = 0; i < rt->nworkers; i++) {
-		keel_list_init(&rt->workers[i]->pinned);
-		keel_list_init(&rt->workers[i]->homeq);
-	}
 #define EACH_WORKER(w) \
 	for (unsigned i_ = 0; i_ < rt->nworkers && ((w) = rt->workers[i_], keel__tls_worker = (w), 1); i_++)
 	struct keel_worker *w;

@@ -2,8 +2,8 @@
 /*
  * sched/local: one worker on the thread that creates the runtime; tasks run
  * to completion in FIFO order. Everything a task touches stays on that
- * thread, so the hot path has no atomic read-modify-write: the only locked
- * operations are on the inbox, when a wake arrives from another thread.
+ * thread, so the hot path takes no lock: the only one is the inbox's, when
+ * a wake arrives from another thread.
  */
 #include <errno.h>
 #include <keel/log.h>

@@ -5,8 +5,8 @@
  * with versions that fail on a thread that asks them to (and count the
  * attempts), so it is built only without sanitizers, which replace them
  * too. Runs on every scheduler: on local and shard a wake from a thread
- * with no worker goes through the owner's inbox, on pool and steal through
- * the scheduler's shared queue.
+ * with no worker goes through the home worker's homeq, on pool and steal
+ * through the scheduler's shared queue.
  */
 #include <errno.h>
 #include <keel/test.h>

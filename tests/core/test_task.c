@@ -430,6 +430,78 @@ KEEL_TEST(task, cross_thread_wakes_are_not_lost, struct t_xthread)
 	KEEL_END(f);
 }
 
+/* Cancels from another thread, at any moment of the task's life: while it
+ * is queued, polled, wakes itself, or goes idle for good. Each must
+ * complete the task (one missed as the task goes idle would leave it
+ * pending forever, and the bounded wait below fails). */
+#define XCANCELS 300
+
+struct xcancel {
+	_Atomic(struct keel_join *) j;
+	atomic_int round, cancelled;
+};
+
+static void *xcancel_main(void *arg)
+{
+	struct xcancel *x = arg;
+
+	for (int i = 0; i < XCANCELS; i++) {
+		struct keel_join *j;
+
+		while (atomic_load(&x->round) <= i)
+			sched_yield();
+		j = atomic_load(&x->j);
+		for (volatile int spin = 0; spin < (i * 37) % 400; spin++)
+			;
+		keel_join_cancel(j); /* the handle is the task's until we say */
+		atomic_store(&x->cancelled, i + 1);
+	}
+	return NULL;
+}
+
+/* Wakes itself `left` times, then waits for nobody. */
+struct fickle {
+	int left;
+};
+
+static intptr_t fickle_poll(void *frame, struct keel_cx *cx)
+{
+	struct fickle *k = frame;
+
+	if (k->left-- > 0)
+		keel_waker_wake_by_ref(keel_cx_waker(cx));
+	return KEEL_PENDING;
+}
+
+struct t_xcancel {
+	struct keel_co co;
+	struct xcancel x;
+	struct keel_join *j;
+	pthread_t th;
+	int i, spins;
+	intptr_t r;
+};
+
+KEEL_TEST(task, cross_thread_cancels_are_not_lost, struct t_xcancel)
+{
+	KEEL_BEGIN(f);
+	cr_assert_eq(pthread_create(&f->th, NULL, xcancel_main, &f->x), 0);
+	for (f->i = 0; f->i < XCANCELS; f->i++) {
+		cr_assert_eq(KEEL_SPAWN(cx, fickle_poll, NULL, &f->j, struct fickle,
+					.left = f->i % 5), 0);
+		atomic_store(&f->x.j, f->j);
+		atomic_store(&f->x.round, f->i + 1);
+		KEEL_AWAIT(f, f->r, settle(cx, &f->x.cancelled, f->i + 1, &f->spins));
+		cr_assert_eq(f->r, 0, "round %d: the cancel did not return", f->i);
+		KEEL_AWAIT(f, f->r, finished(cx, f->j, &f->spins));
+		cr_assert_eq(f->r, 0, "round %d: a cancel was lost", f->i);
+		KEEL_AWAIT(f, f->r, keel_join_poll(cx, f->j));
+		cr_assert_eq(f->r, -ECANCELED);
+	}
+	pthread_join(f->th, NULL);
+	KEEL_END(f);
+}
+
 /* Cancelling a task blocked in a socket receive releases the operation:
  * the socket still works for another task, and the datagram that arrives
  * later wakes nobody who is gone (ASan would see a use after free). */

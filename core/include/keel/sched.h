@@ -12,11 +12,11 @@
  *
  * Two kinds of scheduler:
  * - affine (`migrates` false: local, shard): a task stays on the worker that
- *   spawned it; core keeps the run queue (FIFO) and the task state is
- *   touched by that worker's thread only;
- * - migrating (`migrates` true: pool, steal): any worker may poll any task;
- *   core keeps the task state in atomics and calls `push` whenever a task
+ *   spawned it; core keeps that worker's run queue (FIFO);
+ * - migrating (`migrates` true: pool, steal): any worker may poll any task
+ *   that uses no I/O handle; core calls `push` whenever such a task
  *   becomes runnable and `pop` whenever a worker wants one.
+ * The task state is the same on both: core keeps it in atomics.
  *
  * A scheduler makes itself available by exporting its ops table with
  * KEEL_SCHED_EXPORT in the same object file as the table.
