@@ -10,7 +10,27 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define PUT_BURST 32u /* buffers given back per put call */
+/* Buffers on their way back to the driver, KEEL__SOCK_PUT_MAX per put. */
+struct put_burst {
+	uintptr_t bufs[KEEL__SOCK_PUT_MAX];
+	unsigned n;
+};
+
+static inline void put_add(struct keel__socks *set, struct put_burst *pb,
+			   uintptr_t buf)
+{
+	pb->bufs[pb->n++] = buf;
+	if (pb->n == KEEL__SOCK_PUT_MAX) {
+		set->put(set->drv, pb->bufs, pb->n);
+		pb->n = 0;
+	}
+}
+
+static inline void put_flush(struct keel__socks *set, struct put_burst *pb)
+{
+	if (pb->n)
+		set->put(set->drv, pb->bufs, pb->n);
+}
 
 void keel__socks_init(struct keel__socks *set, void *drv, keel__sock_put_fn *put,
 		      _Atomic uint64_t *truncated, _Atomic uint64_t *queue_full)
@@ -45,31 +65,18 @@ int keel__sock_open(struct keel__socks *set, struct keel__sock *s,
 void keel__sock_close(struct keel__sock *s)
 {
 	struct keel__socks *set = s->set;
-	uintptr_t bufs[PUT_BURST];
-	unsigned n = 0;
+	struct put_burst pb = { .n = 0 };
 
 	keel_list_remove(&s->link);
 	if (s->wr_waiting)
 		set->wr_waiting--;
-	while (s->head != s->tail) {
-		bufs[n++] = s->q[s->head++ & s->mask].buf;
-		if (n == PUT_BURST) {
-			set->put(set->drv, bufs, n);
-			n = 0;
-		}
-	}
+	while (s->head != s->tail)
+		put_add(set, &pb, s->q[s->head++ & s->mask].buf);
 	/* Lent packets die with the socket: their buffers come back. */
-	for (unsigned i = 0; s->lent && i <= s->mask; i++) {
-		if (!s->lent[i].g.data)
-			continue;
-		bufs[n++] = s->lent[i].g.buf;
-		if (n == PUT_BURST) {
-			set->put(set->drv, bufs, n);
-			n = 0;
-		}
-	}
-	if (n)
-		set->put(set->drv, bufs, n);
+	for (unsigned i = 0; s->lent && i <= s->mask; i++)
+		if (s->lent[i].g.data)
+			put_add(set, &pb, s->lent[i].g.buf);
+	put_flush(set, &pb);
 	keel_waker_drop(&s->rd);
 	keel_waker_drop(&s->wr);
 	free(s->q);
@@ -78,6 +85,12 @@ void keel__sock_close(struct keel__sock *s)
 	s->q = NULL;
 	s->lent = NULL;
 	s->lent_free = NULL;
+}
+
+void keel__socks_close_all(struct keel__socks *set, void (*close)(void *impl))
+{
+	while (!keel_list_empty(&set->list))
+		close(KEEL_CONTAINER_OF(set->list.next, struct keel__sock, link));
 }
 
 /* Nothing queued: the reader's waker stays for keel__sock_push. */
@@ -96,36 +109,13 @@ static inline void peer_of(const struct keel__dgram *g, struct keel_addr *out)
 					    .sin_addr.s_addr = g->src_ip } };
 }
 
-ssize_t keel__sock_recv_from(void *impl, struct keel_cx *cx, void *buf,
-			     size_t len, struct keel_addr *from)
-{
-	struct keel__sock *s = impl;
-	const struct keel__dgram *g;
-	size_t n;
-
-	if (wait_rd(s, cx))
-		return KEEL_PENDING;
-	g = &s->q[s->head++ & s->mask];
-	n = g->len;
-	if (len && n) /* buf may be NULL when len is 0 */
-		memcpy(buf, g->data, n < len ? n : len);
-	if (from)
-		peer_of(g, from);
-	s->set->put(s->set->drv, &g->buf, 1);
-	if (n > len) {
-		keel__sock_count(s->set->truncated, 1);
-		return -EMSGSIZE;
-	}
-	return (ssize_t)n;
-}
-
 ssize_t keel__sock_recv_batch(void *impl, struct keel_cx *cx,
 			      struct keel_dgram *v, unsigned n)
 {
 	struct keel__sock *s = impl;
 	struct keel__socks *set = s->set;
-	uintptr_t bufs[PUT_BURST];
-	unsigned k, nb = 0, trunc = 0;
+	struct put_burst pb = { .n = 0 };
+	unsigned k, trunc = 0;
 
 	if (wait_rd(s, cx))
 		return KEEL_PENDING;
@@ -145,17 +135,26 @@ ssize_t keel__sock_recv_batch(void *impl, struct keel_cx *cx,
 			memcpy(v[k].buf, g->data, len);
 		v[k].len = len;
 		peer_of(g, &v[k].peer);
-		bufs[nb++] = g->buf;
-		if (nb == PUT_BURST) {
-			set->put(set->drv, bufs, nb);
-			nb = 0;
-		}
+		put_add(set, &pb, g->buf);
 	}
-	if (nb)
-		set->put(set->drv, bufs, nb);
+	put_flush(set, &pb);
 	if (trunc)
 		keel__sock_count(set->truncated, trunc);
 	return (ssize_t)k;
+}
+
+/* One datagram of a batch; one longer than \p len is cut and -EMSGSIZE. */
+ssize_t keel__sock_recv_from(void *impl, struct keel_cx *cx, void *buf,
+			     size_t len, struct keel_addr *from)
+{
+	struct keel_dgram v = { .buf = buf, .cap = len };
+	ssize_t r = keel__sock_recv_batch(impl, cx, &v, 1);
+
+	if (r <= 0)
+		return r; /* KEEL_PENDING */
+	if (from)
+		*from = v.peer;
+	return v.flags & KEEL_DGRAM_TRUNC ? -EMSGSIZE : (ssize_t)v.len;
 }
 
 /* The lent table, at the first lend: as many slots as the queue. */
@@ -230,20 +229,12 @@ int keel__sock_lent_check(const struct keel__sock *s,
 void keel__sock_release(void *impl, struct keel_pkt *pkts, unsigned n)
 {
 	struct keel__sock *s = impl;
-	uintptr_t bufs[PUT_BURST];
-	unsigned nb = 0;
+	struct put_burst pb = { .n = 0 };
 
-	for (unsigned i = 0; i < n; i++) {
-		if (!keel__sock_lent(s, &pkts[i]))
-			continue;
-		bufs[nb++] = keel__sock_unlend(s, &pkts[i]);
-		if (nb == PUT_BURST) {
-			s->set->put(s->set->drv, bufs, nb);
-			nb = 0;
-		}
-	}
-	if (nb)
-		s->set->put(s->set->drv, bufs, nb);
+	for (unsigned i = 0; i < n; i++)
+		if (keel__sock_lent(s, &pkts[i]))
+			put_add(s->set, &pb, keel__sock_unlend(s, &pkts[i]));
+	put_flush(s->set, &pb);
 }
 
 int keel__sock_local_addr(void *impl, struct keel_addr *out)

@@ -45,7 +45,9 @@ struct keel__dgram {
 	uint16_t src_port; /* network order */
 };
 
-/* Give \p n buffers back to the driver (dropped, copied out, released). */
+/* Give \p n buffers (at most KEEL__SOCK_PUT_MAX) back to the driver:
+ * dropped, copied out, released. */
+#define KEEL__SOCK_PUT_MAX 32u
 typedef void keel__sock_put_fn(void *drv, const uintptr_t *bufs, unsigned n);
 
 /* The sockets of one driver instance. */
@@ -101,6 +103,10 @@ int keel__sock_open(struct keel__socks *set, struct keel__sock *s,
 /* Close: queued and lent buffers go back to the driver, the wakers are
  * dropped, \p s leaves its set (its memory is the driver's to free). */
 void keel__sock_close(struct keel__sock *s);
+
+/* The driver's destroy: \p close (its keel_udp_ops.close) each socket the
+ * application left open. */
+void keel__socks_close_all(struct keel__socks *set, void (*close)(void *impl));
 
 static inline unsigned keel__sock_queued(const struct keel__sock *s)
 {

@@ -18,18 +18,12 @@
 /* The socket layer gives mbufs back: copied out, released, dropped. */
 static void mbufs_put(void *drv, const uintptr_t *bufs, unsigned n)
 {
-	struct rte_mbuf *m[32];
+	struct rte_mbuf *m[KEEL__SOCK_PUT_MAX];
 
 	(void)drv;
-	while (n) {
-		unsigned k = n < 32 ? n : 32;
-
-		for (unsigned i = 0; i < k; i++)
-			m[i] = (struct rte_mbuf *)bufs[i];
-		rte_pktmbuf_free_bulk(m, k);
-		bufs += k;
-		n -= k;
-	}
+	for (unsigned i = 0; i < n; i++)
+		m[i] = (struct rte_mbuf *)bufs[i];
+	rte_pktmbuf_free_bulk(m, n);
 }
 
 void keel__dpdk_udp_init(struct keel__dpdk *d)
@@ -200,8 +194,9 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 
 /* ----------------------------------------------------------------- control */
 
-static void sock_free(struct keel__dpdk_sock *s)
+static void udp_close(void *impl)
 {
+	struct keel__dpdk_sock *s = impl;
 	struct keel__dpdk *d = s->d;
 
 	if (d->by_port[s->sock.port] == s)
@@ -210,18 +205,10 @@ static void sock_free(struct keel__dpdk_sock *s)
 	free(s);
 }
 
-static void udp_close(void *impl)
-{
-	sock_free(impl);
-}
-
 /* Sockets the application leaked: their wakers hold task refs. */
 void keel__dpdk_udp_close_all(struct keel__dpdk *d)
 {
-	struct keel_list *n;
-
-	while ((n = d->socks.list.next) != &d->socks.list)
-		sock_free(KEEL_CONTAINER_OF(n, struct keel__dpdk_sock, sock.link));
+	keel__socks_close_all(&d->socks, udp_close);
 }
 
 static const struct keel_udp_ops dpdk_udp_ops = {

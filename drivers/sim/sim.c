@@ -456,18 +456,16 @@ static void free_list(struct dgram *g)
 	}
 }
 
-static void sock_free(struct sim_sock *s)
+static void udp_close(void *impl)
 {
+	struct sim_sock *s = impl;
+
 	keel_timer_stop(&s->tm);
 	keel__sock_close(&s->sock); /* queued and lent datagrams are freed */
 	free_list(s->wire);
 	free(s);
 }
 
-static void udp_close(void *impl)
-{
-	sock_free(impl);
-}
 
 static const struct keel_udp_ops sim_udp_ops = {
 	.recv_from = udp_recv_from,
@@ -665,9 +663,7 @@ static void sim_destroy(void *drv)
 {
 	struct sim *d = drv;
 
-	while (!keel_list_empty(&d->socks.list))
-		sock_free(KEEL_CONTAINER_OF(d->socks.list.next, struct sim_sock,
-					    sock.link));
+	keel__socks_close_all(&d->socks, udp_close);
 	if (d->print)
 		keel_log(KEEL_LOG_INFO, "    sim: sent=%" PRIu64 " delivered=%" PRIu64
 			" lost=%" PRIu64 " duplicated=%" PRIu64

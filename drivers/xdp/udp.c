@@ -309,8 +309,9 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 
 /* ---------------------------------------------------------------- control */
 
-static void udp_free(struct keel__xdp_udp *s)
+static void udp_close(void *impl)
 {
+	struct keel__xdp_udp *s = impl;
 	struct keel__xdp *d = s->drv;
 	struct keel__xdp_udp **pp = &d->by_port[bucket(s->sock.port)];
 
@@ -323,17 +324,9 @@ static void udp_free(struct keel__xdp_udp *s)
 	free(s);
 }
 
-static void udp_close(void *impl)
-{
-	udp_free(impl);
-}
-
 void keel__xdp_udp_close_all(struct keel__xdp *d)
 {
-	struct keel_list *n;
-
-	while ((n = d->socks.list.next) != &d->socks.list)
-		udp_free(KEEL_CONTAINER_OF(n, struct keel__xdp_udp, sock.link));
+	keel__socks_close_all(&d->socks, udp_close);
 }
 
 static const struct keel_udp_ops xdp_udp_ops = {

@@ -14,8 +14,9 @@
  * Every frame is in exactly one place, tracked in `state`: the free stack,
  * the kernel (fill ring, RX ring), a socket (its receive queue, or lent to
  * the application: drivers/common/sock.h keeps which), or transmitting (TX
- * ring until the completion ring gives it back). The fill ring never takes the last KEEL__XDP_TX_RESERVE free
- * frames, so a flood cannot starve transmission.
+ * ring until the completion ring gives it back). The fill ring never takes
+ * the last KEEL__XDP_TX_RESERVE free frames, so a flood cannot starve
+ * transmission.
  *
  * Everything but unpark, the stats call and the program registry runs on
  * the worker's thread: no locks on the per-packet path.
