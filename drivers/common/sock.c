@@ -213,13 +213,13 @@ ssize_t keel__sock_recv_lend(void *impl, struct keel_cx *cx,
 int keel__sock_lent_check(const struct keel__sock *s,
 			  const struct keel_pkt *pkts, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++) {
-		const struct keel__dgram *g = keel__sock_lent(s, &pkts[i]);
+	const struct keel__dgram *g;
 
-		if (!g)
-			return -EINVAL;
-		if (pkts[i].len > g->cap)
-			return -EMSGSIZE;
+	for (unsigned i = 0; i < n; i++) {
+		int rc = keel__sock_lent_check1(s, &pkts[i], &g);
+
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }

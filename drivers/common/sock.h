@@ -31,6 +31,7 @@
 #include <keel/driver.h>
 #include <keel/list.h>
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -154,10 +155,22 @@ static inline struct keel__dgram *keel__sock_lent(const struct keel__sock *s,
 }
 
 /*
- * What send_lent refuses before it sends anything, the same on every
- * driver: -EINVAL (a packet \p s does not lend), -EMSGSIZE (one grown past
- * its cap). The driver adds its destination rules.
+ * What send_lent refuses in \p p before it sends anything, the same on
+ * every driver: -EINVAL (a packet \p s does not lend), -EMSGSIZE (one grown
+ * past its cap); 0 and its datagram in \p *g. The driver adds its
+ * destination rules.
  */
+static inline int keel__sock_lent_check1(const struct keel__sock *s,
+					 const struct keel_pkt *p,
+					 const struct keel__dgram **g)
+{
+	*g = keel__sock_lent(s, p);
+	if (!*g)
+		return -EINVAL;
+	return p->len > (*g)->cap ? -EMSGSIZE : 0;
+}
+
+/* The same for \p n packets: 0, or the first one's error. */
 int keel__sock_lent_check(const struct keel__sock *s,
 			  const struct keel_pkt *pkts, unsigned n);
 

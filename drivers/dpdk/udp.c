@@ -162,28 +162,25 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 			     struct keel_pkt *pkts, unsigned n)
 {
 	struct keel__dpdk_sock *s = impl;
+	const struct keel__dgram *g;
 	uint64_t now;
 	unsigned sent = 0;
-	int rc = keel__sock_lent_check(&s->sock, pkts, n);
 
-	if (rc < 0)
-		return rc;
 	for (unsigned i = 0; i < n; i++) {
+		int rc = keel__sock_lent_check1(&s->sock, &pkts[i], &g);
+
 		/* A reply goes to an address net/ already accepted. */
-		if (KEEL__DPDK_LIKELY(is_reply(keel__sock_lent(&s->sock, &pkts[i]),
-					       &pkts[i])))
-			continue;
-		rc = check_dst(s, &pkts[i].peer, pkts[i].len);
+		if (rc == 0 && KEEL__DPDK_UNLIKELY(!is_reply(g, &pkts[i])))
+			rc = check_dst(s, &pkts[i].peer, pkts[i].len);
 		if (rc < 0)
 			return rc;
 	}
 	now = keel__dpdk_now(s->d);
 	for (; sent < n && keel__dpdk_tx_room(s->d); sent++) {
 		struct keel_pkt *p = &pkts[sent];
-		const struct keel__dgram *g = keel__sock_lent(&s->sock, p);
 		bool reply;
 
-		if (!g)
+		if (!(g = keel__sock_lent(&s->sock, p)))
 			continue; /* listed twice: sent once */
 		reply = is_reply(g, p);
 		send_in_place(s, (struct rte_mbuf *)g->buf, p, reply, now);
