@@ -210,20 +210,6 @@ ssize_t keel__sock_recv_lend(void *impl, struct keel_cx *cx,
 	return (ssize_t)n;
 }
 
-int keel__sock_lent_check(const struct keel__sock *s,
-			  const struct keel_pkt *pkts, unsigned n)
-{
-	const struct keel__dgram *g;
-
-	for (unsigned i = 0; i < n; i++) {
-		int rc = keel__sock_lent_check1(s, &pkts[i], &g);
-
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
 /* Packets this socket does not lend are left alone: release has no way to
  * report them, and taking them would hand a buffer back twice. */
 void keel__sock_release(void *impl, struct keel_pkt *pkts, unsigned n)

@@ -171,8 +171,19 @@ static inline int keel__sock_lent_check1(const struct keel__sock *s,
 }
 
 /* The same for \p n packets: 0, or the first one's error. */
-int keel__sock_lent_check(const struct keel__sock *s,
-			  const struct keel_pkt *pkts, unsigned n);
+static inline int keel__sock_lent_check(const struct keel__sock *s,
+					const struct keel_pkt *pkts, unsigned n)
+{
+	const struct keel__dgram *g;
+
+	for (unsigned i = 0; i < n; i++) {
+		int rc = keel__sock_lent_check1(s, &pkts[i], &g);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
 
 /* Take lent packet \p p back (keel__sock_lent said yes): its slot is free,
  * \p p is emptied, and its buffer, returned, is the driver's again. */

@@ -58,13 +58,14 @@ void keel__xdp_udp_deliver(struct keel__xdp *d, uint64_t addr,
 			   const struct keel_net_rx_result *rx)
 {
 	struct keel__xdp_udp *s = sock_lookup(d, rx->dst_ip, rx->dst_port);
-	size_t room = keel__xdp_room(d, addr) - rx->payload_off;
-	size_t maxp = max_payload(d);
+	/* net/ accepts no IP options and no VLAN tag: the payload is always
+	 * at KEEL_NET_UDP_HDRS, where send_lent rebuilds, so the frame has
+	 * room for the largest payload. */
 	struct keel__dgram g = {
 		.buf = addr,
 		.data = d->area + addr + rx->payload_off,
 		.len = rx->payload_len,
-		.cap = (uint32_t)(room < maxp ? room : maxp),
+		.cap = (uint32_t)max_payload(d),
 		.src_ip = rx->src_ip,
 		.src_port = rx->src_port,
 	};
@@ -74,8 +75,6 @@ void keel__xdp_udp_deliver(struct keel__xdp *d, uint64_t addr,
 		keel__xdp_frame_put(d, addr);
 		return;
 	}
-	/* net/ accepts no IP options and no VLAN tag: the payload is always
-	 * at KEEL_NET_UDP_HDRS, where send_lent rebuilds. */
 	if (!keel__sock_push(&s->sock, &g)) { /* full: counted */
 		keel__xdp_frame_put(d, addr);
 		return;
