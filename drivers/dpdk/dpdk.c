@@ -89,8 +89,8 @@ void keel__dpdk_tx_flush(struct keel__dpdk *d)
 		if (sent < chunk)
 			break;
 	}
-	if (d->tx_waiters && d->tx_count < before)
-		keel__dpdk_wake_writers(d);
+	if (d->socks.wr_waiting && d->tx_count < before)
+		keel__socks_wake_writers(&d->socks);
 }
 
 /* A frame keel makes on its own (reply, ARP request): dropped and counted
@@ -230,31 +230,35 @@ static int neigh_drain(struct keel__dpdk *d, uint64_t now)
 /* ------------------------------------------------------------------- RX */
 
 struct rx_tally {
-	unsigned udp, no_socket, sock_full, multiseg;
+	unsigned udp, no_socket, multiseg;
 };
 
-/* Queue a datagram on its socket; false: no socket or no room. */
+/* Queue a datagram on its socket, what net/ found in the mbuf's headroom;
+ * false: no socket, or no room (counted by the socket layer). */
 static inline bool deliver(struct keel__dpdk *d, struct rte_mbuf *m,
 			   const struct keel_net_rx_result *r,
 			   struct rx_tally *t)
 {
 	struct keel__dpdk_sock *s = d->by_port[r->dst_port];
-	struct keel__dpdk_rxent *e;
+	size_t room = (size_t)m->buf_len - m->data_off - r->payload_off;
+	size_t maxp = keel__dpdk_max_payload(d);
+	struct keel__dgram g = {
+		.buf = (uintptr_t)m,
+		.data = rte_pktmbuf_mtod(m, uint8_t *) + r->payload_off,
+		.len = r->payload_len,
+		.cap = (uint32_t)(room < maxp ? room : maxp),
+		.src_ip = r->src_ip,
+		.src_port = r->src_port,
+	};
 
-	if (KEEL__DPDK_UNLIKELY(!s || (s->ip && s->ip != r->dst_ip))) {
+	if (KEEL__DPDK_UNLIKELY(!s || (s->sock.ip && s->sock.ip != r->dst_ip))) {
 		t->no_socket++;
 		return false;
 	}
-	if (KEEL__DPDK_UNLIKELY(s->q_count > s->q_mask)) {
-		t->sock_full++;
+	*keel__dpdk_meta(m) = *r;
+	if (KEEL__DPDK_UNLIKELY(!keel__sock_push(&s->sock, &g)))
 		return false;
-	}
-	e = &s->q[(s->q_head + s->q_count) & s->q_mask];
-	e->m = m;
-	e->rx = *r;
-	s->q_count++;
 	t->udp++;
-	keel_waker_wake(&s->rd);
 	return true;
 }
 
@@ -281,12 +285,13 @@ static void answer(struct keel__dpdk *d, struct rte_mbuf *m,
 }
 
 /* Frames are written in place (replies, zero-copy sends): one that shares
- * its buffer is copied first. */
+ * its buffer, or has no headroom for keel__dpdk_meta, is copied first. */
 static inline struct rte_mbuf *writable(struct keel__dpdk *d, struct rte_mbuf *m)
 {
 	struct rte_mbuf *c;
 
-	if (KEEL__DPDK_LIKELY(RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1))
+	if (KEEL__DPDK_LIKELY(RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1 &&
+			      rte_pktmbuf_headroom(m) >= KEEL__DPDK_META_ROOM))
 		return m;
 	c = rte_pktmbuf_copy(m, d->pool, 0, UINT32_MAX);
 	rte_pktmbuf_free(m);
@@ -362,9 +367,8 @@ static unsigned rx_frames(struct keel__dpdk *d, struct rte_mbuf **pkts,
 	KEEL__DSTAT_ADD(d, rx_frames, n);
 	KEEL__DSTAT_ADD(d, rx_bytes, bytes);
 	KEEL__DSTAT_ADD(d, rx_udp, t.udp);
-	if (KEEL__DPDK_UNLIKELY(t.no_socket | t.sock_full | t.multiseg)) {
+	if (KEEL__DPDK_UNLIKELY(t.no_socket | t.multiseg)) {
 		KEEL__DSTAT_ADD(d, rx_no_socket, t.no_socket);
-		KEEL__DSTAT_ADD(d, rx_sock_full, t.sock_full);
 		KEEL__DSTAT_ADD(d, rx_multiseg, t.multiseg);
 	}
 	return n + extra;
@@ -1003,7 +1007,7 @@ static int dpdk_create(struct keel_worker *w, const char *args, void **out)
 	}
 	d->worker = w;
 	d->epfd = d->efd = -1;
-	keel_list_init(&d->socks);
+	keel__dpdk_udp_init(d);
 	/* A queue per worker unless queues= says otherwise: RSS spreads
 	 * the flows over them (eal.c). */
 	if (!o.has_queues)
@@ -1076,13 +1080,11 @@ err:
 static void dpdk_destroy(void *drv)
 {
 	struct keel__dpdk *d = drv;
-	struct keel_list *n;
 
 	if (!d)
 		return;
 	/* Sockets the application leaked: their wakers hold task refs. */
-	while ((n = keel_list_pop_front(&d->socks)))
-		keel__dpdk_sock_free(KEEL_CONTAINER_OF(n, struct keel__dpdk_sock, link));
+	keel__dpdk_udp_close_all(d);
 	/* Last words (replies, announcements) get a bounded chance. */
 	for (int i = 0; i < 100 && d->tx_count; i++) {
 		keel__dpdk_tx_flush(d);

@@ -46,6 +46,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "sock.h"
+
 #define KEEL__DPDK_BURST      32u   /* frames per rx_burst */
 #define KEEL__DPDK_MAX_QUEUES 64u   /* queue pairs per port keel uses */
 #define KEEL__DPDK_NEIGH_IN   32u   /* neighbour updates waiting per queue */
@@ -149,29 +151,30 @@ struct keel__dpdk_counters {
 
 #define KEEL__NET_STATS_WORDS (sizeof(struct keel_net_stats) / sizeof(uint64_t))
 
-/* A received datagram: the mbuf and what net/ found (for the reply). */
-struct keel__dpdk_rxent {
-	struct rte_mbuf *m;
-	struct keel_net_rx_result rx;
+/* A UDP socket of one instance: the shared part (receive queue of mbufs,
+ * lent mbufs, wakers, address; keel_udp.impl points at it), then ours. */
+struct keel__dpdk_sock {
+	struct keel__sock sock;		/* first */
+	struct keel__dpdk *d;
 };
 
-/* A UDP socket of one instance. */
-struct keel__dpdk_sock {
-	struct keel_list link;		/* on the instance's socket list */
-	struct keel__dpdk *d;
-	uint32_t ip;			/* bound address, network order; 0: any */
-	uint16_t port;			/* network order */
-	bool broadcast;			/* may send to broadcast addresses */
-	struct keel_waker rd;		/* a receiver waiting for datagrams */
-	struct keel_waker wr;		/* a sender waiting for TX room */
-	/* receive queue: q_mask + 1 entries */
-	struct keel__dpdk_rxent *q;
-	unsigned q_head, q_count, q_mask;
-	/* zero-copy: what the application holds (m == NULL: free slot) */
-	struct keel__dpdk_rxent *lent;
-	uint16_t *lent_free;
-	unsigned lent_nfree, lent_cap;
-};
+/*
+ * What net/ found in a received datagram, kept for its reply in the
+ * mbuf's headroom, just before the frame (as the AF_XDP driver keeps it in
+ * its frames' headroom): a reply is written from the frame's start on,
+ * never before it. dpdk.c's writable() makes sure the room is there.
+ */
+#define KEEL__DPDK_META_ROOM                                                   \
+	(sizeof(struct keel_net_rx_result) + _Alignof(struct keel_net_rx_result))
+
+static inline struct keel_net_rx_result *keel__dpdk_meta(const struct rte_mbuf *m)
+{
+	uintptr_t at = rte_pktmbuf_mtod(m, uintptr_t) -
+		       sizeof(struct keel_net_rx_result);
+
+	at &= ~(uintptr_t)(_Alignof(struct keel_net_rx_result) - 1);
+	return (struct keel_net_rx_result *)at;
+}
 
 /* The instance of one worker: queue `queue` of port `port_id`. */
 struct keel__dpdk {
@@ -185,7 +188,6 @@ struct keel__dpdk {
 	struct keel__dpdk_sock **by_port; /* 65536, by port in network order */
 	struct rte_mbuf **txq;		/* frames waiting for the TX ring */
 	unsigned tx_head, tx_count, tx_mask;
-	unsigned tx_waiters;		/* sockets with a wr waker */
 	uint64_t tick_next;		/* TSC of the next keel_net_tick */
 	uint64_t tick_period;
 	uint64_t ns_mult;		/* ns = tsc * ns_mult >> 32 */
@@ -196,7 +198,7 @@ struct keel__dpdk {
 	unsigned sockq;			/* receive queue length of a socket */
 	unsigned mtu;
 	uint16_t next_ephemeral;	/* host order */
-	struct keel_list socks;
+	struct keel__socks socks;	/* .wr_waiting: senders waiting for room */
 	bool sharing;			/* other queues exist: share neighbours */
 	bool warned_nomem;
 
@@ -249,13 +251,10 @@ static inline void keel__dpdk_tx_push(struct keel__dpdk *d, struct rte_mbuf *m)
 		keel__dpdk_tx_flush(d);
 }
 
-/* The sender of a received datagram, as a socket address. */
-static inline void keel__dpdk_peer(const struct keel_net_rx_result *r,
-				   struct keel_addr *a)
+/* Largest UDP payload in one Ethernet frame at our MTU. */
+static inline size_t keel__dpdk_max_payload(const struct keel__dpdk *d)
 {
-	*a = (struct keel_addr){ .in4 = { .sin_family = AF_INET,
-					  .sin_port = r->src_port,
-					  .sin_addr.s_addr = r->src_ip } };
+	return d->mtu - 28u;
 }
 
 /* An mbuf from the instance's pool, or NULL (counted, reported once). */
@@ -283,10 +282,11 @@ uint64_t keel__dpdk_now(const struct keel__dpdk *d);
 
 
 /* Sockets (udp.c). */
+void keel__dpdk_udp_init(struct keel__dpdk *d);
 int keel__dpdk_udp_bind(void *drv, struct keel_udp *s,
 			const struct keel_addr *addr,
 			const struct keel_udp_opts *opts);
-void keel__dpdk_sock_free(struct keel__dpdk_sock *s);
-void keel__dpdk_wake_writers(struct keel__dpdk *d);
+/* Close what the application left open (destroy). */
+void keel__dpdk_udp_close_all(struct keel__dpdk *d);
 
 #endif /* KEEL_DPDK_INTERNAL_H */

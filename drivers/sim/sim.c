@@ -5,11 +5,14 @@
  * A send draws the datagram's fate at once, in a fixed order (loss,
  * duplication, corruption, reordering: four draws whatever the outcome, so
  * that one datagram's fate never shifts the next one's) and puts each copy
- * in its destination socket's queue, sorted by the time it is due. A
- * reader takes what is due; when the head is not due yet it arms the
- * socket's timer for it, so the worker's clock (real or the test clock)
- * brings it. An echo host answers at send time: the reply is queued for
- * when the request would have arrived plus its own trip.
+ * on its destination socket's wire, sorted by the time it is due. A
+ * reader brings what is due into the socket's receive queue and takes it
+ * from there (the socket itself, queue, receives and lent packets, is
+ * drivers/common/sock.h's, as on the xdp and dpdk drivers); when the wire's
+ * head is not due yet it arms the socket's timer for it, so the worker's
+ * clock (real or the test clock) brings it. An echo host answers at send
+ * time: the reply is queued for when the request would have arrived plus
+ * its own trip.
  *
  * Every event is folded into an FNV-1a hash: kind, addresses, length,
  * payload, relative delay, never an absolute time, so a run on the test
@@ -30,6 +33,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "sock.h"
+
 #define MAX_ECHO	4
 #define MAX_CUTS	16
 #define MAX_PAYLOAD	65507
@@ -49,16 +54,11 @@ struct dgram {
 };
 
 struct sim_sock {
-	struct sim_sock *next; /* on the network's list */
+	struct keel__sock sock; /* first: keel_udp.impl points at it */
 	struct sim *d;
-	uint32_t ip;	       /* network order; 0: any */
-	uint16_t port;	       /* network order */
-	bool broadcast;
-	struct dgram *q;       /* sorted by due, then by arrival */
-	unsigned qn;
-	struct dgram *lent;    /* lent to the application */
-	struct keel_waker rd;
-	struct keel_timer tm;  /* the reader's, for the head's due time */
+	struct dgram *wire;    /* on its way: sorted by due, then by arrival */
+	unsigned nwire;
+	struct keel_timer tm;  /* the reader's, for the wire's head */
 };
 
 struct sim {
@@ -71,13 +71,14 @@ struct sim {
 	struct { uint32_t ip; uint16_t port; } echo[MAX_ECHO];
 	unsigned ncuts;
 	struct { uint32_t a, b; } cuts[MAX_CUTS];
-	struct sim_sock *socks;
+	struct keel__socks socks;
 	uint16_t next_port;    /* host order */
 	uint64_t next_id;
 	bool print, print_known; /* --stats: the counters at exit */
 	int efd;	       /* unpark */
 	struct keel_sim_stats st;
 	struct keel_driver_stats ds;
+	_Atomic uint64_t truncated, sock_full; /* the socket layer's */
 };
 
 /* ------------------------------------------------------------ generator */
@@ -113,10 +114,20 @@ static void trace(struct sim *d, enum ev kind, const struct dgram *g,
 
 /* --------------------------------------------------------------- network */
 
+/* The network's sockets, the last bound first. */
+#define FOR_SOCKS(d, s)                                                        \
+	for (struct keel_list *n_ = (d)->socks.list.prev;                     \
+	     n_ != &(d)->socks.list &&                                         \
+	     ((s) = KEEL_CONTAINER_OF(n_, struct sim_sock, sock.link), 1);    \
+	     n_ = n_->prev)
+
 static struct sim_sock *find_sock(struct sim *d, uint32_t ip, uint16_t port)
 {
-	for (struct sim_sock *s = d->socks; s; s = s->next)
-		if (s->port == port && (!s->ip || !ip || s->ip == ip))
+	struct sim_sock *s;
+
+	FOR_SOCKS(d, s)
+		if (s->sock.port == port &&
+		    (!s->sock.ip || !ip || s->sock.ip == ip))
 			return s;
 	return NULL;
 }
@@ -164,7 +175,8 @@ static struct dgram *dgram_copy(const struct dgram *o)
 	return g;
 }
 
-/* Queue \p g for its destination (takes it); wakes the reader. */
+/* Put \p g on its destination's wire (takes it); wakes the reader. The
+ * wire and the receive queue together hold at most qlen datagrams. */
 static void enqueue(struct sim *d, struct dgram *g)
 {
 	struct sim_sock *s = find_sock(d, g->dst_ip, g->dst_port);
@@ -177,19 +189,19 @@ static void enqueue(struct sim *d, struct dgram *g)
 		free(g);
 		return;
 	}
-	if (s->qn >= d->qlen) {
+	if (s->nwire + keel__sock_queued(&s->sock) >= d->qlen) {
 		d->st.queue_full++;
 		d->ds.rx_dropped++;
 		trace(d, EV_QFULL, g, 0);
 		free(g);
 		return;
 	}
-	for (pp = &s->q; *pp && (*pp)->due <= g->due; pp = &(*pp)->next)
+	for (pp = &s->wire; *pp && (*pp)->due <= g->due; pp = &(*pp)->next)
 		;
 	g->next = *pp;
 	*pp = g;
-	s->qn++;
-	keel_waker_wake(&s->rd);
+	s->nwire++;
+	keel_waker_wake(&s->sock.rd);
 }
 
 /*
@@ -263,90 +275,69 @@ static void transmit(struct sim *d, struct dgram *g, uint64_t now)
 
 /* ----------------------------------------------------------------- socket */
 
-/* The head if it is due; else NULL with the reader's waker left: in the
- * socket's waker slot, and on its timer when something is on its way. */
-static struct dgram *take(struct sim_sock *s, struct keel_cx *cx)
+/* Bring what is due off the wire into the receive queue, until \p want
+ * are queued; with nothing queued and something on its way, the reader's
+ * timer is armed for it (the socket layer leaves the reader's waker). */
+static void arrive(struct sim_sock *s, struct keel_cx *cx, unsigned want)
 {
-	struct dgram *g = s->q;
+	struct sim *d = s->d;
+	uint64_t now = keel_now(cx);
+	struct dgram *g;
 
-	if (g && g->due <= keel_now(cx)) {
-		s->q = g->next;
-		s->qn--;
+	while ((g = s->wire) && g->due <= now &&
+	       keel__sock_queued(&s->sock) < want) {
+		struct keel__dgram e = {
+			.buf = (uintptr_t)g,
+			.data = g->data,
+			.len = g->len,
+			.cap = g->cap,
+			.src_ip = g->src_ip,
+			.src_port = g->src_port,
+		};
+
+		s->wire = g->next;
+		s->nwire--;
 		g->next = NULL;
-		s->d->st.delivered++;
-		s->d->ds.rx_packets++;
-		s->d->ds.rx_bytes += g->len;
-		trace(s->d, EV_DELIVER, g, 0);
-		return g;
+		d->st.delivered++;
+		d->ds.rx_packets++;
+		d->ds.rx_bytes += g->len;
+		trace(d, EV_DELIVER, g, 0);
+		keel__sock_push(&s->sock, &e); /* room: qlen bounds both */
 	}
-	keel_waker_register(&s->rd, cx);
-	if (g) {
+	if (!keel__sock_queued(&s->sock) && s->wire) {
 		keel_timer_stop(&s->tm);
-		if (keel_sleep_until(cx, &s->tm, g->due) == 0)
+		if (keel_sleep_until(cx, &s->tm, s->wire->due) == 0)
 			keel_waker_wake_by_ref(keel_cx_waker(cx));
 	}
-	return NULL;
-}
-
-static void peer_of(const struct dgram *g, struct keel_addr *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->in4.sin_family = AF_INET;
-	out->in4.sin_addr.s_addr = g->src_ip;
-	out->in4.sin_port = g->src_port;
 }
 
 static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 			     size_t len, struct keel_addr *from)
 {
-	struct sim_sock *s = impl;
-	struct dgram *g = take(s, cx);
-	size_t n;
-
-	if (!g)
-		return KEEL_PENDING;
-	n = g->len < len ? g->len : len;
-	if (n)
-		memcpy(buf, g->data, n);
-	if (from)
-		peer_of(g, from);
-	n = g->len;
-	free(g);
-	if (n > len) {
-		s->d->ds.rx_truncated++;
-		return -EMSGSIZE;
-	}
-	return (ssize_t)n;
+	arrive(impl, cx, 1);
+	return keel__sock_recv_from(impl, cx, buf, len, from);
 }
 
 static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			      struct keel_dgram *v, unsigned n)
 {
-	struct sim_sock *s = impl;
-	unsigned k = 0;
+	arrive(impl, cx, n);
+	return keel__sock_recv_batch(impl, cx, v, n);
+}
 
-	while (k < n) {
-		struct dgram *g = s->q && s->q->due <= keel_now(cx) ? take(s, cx)
-			: k ? NULL : take(s, cx);
-		size_t len;
+static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
+			     struct keel_pkt *pkts, unsigned n)
+{
+	arrive(impl, cx, n);
+	return keel__sock_recv_lend(impl, cx, pkts, n);
+}
 
-		if (!g)
-			break;
-		len = g->len;
-		v[k].flags = 0;
-		if (len > v[k].cap) {
-			len = v[k].cap;
-			v[k].flags = KEEL_DGRAM_TRUNC;
-			s->d->ds.rx_truncated++;
-		}
-		if (len)
-			memcpy(v[k].buf, g->data, len);
-		v[k].len = len;
-		peer_of(g, &v[k].peer);
-		free(g);
-		k++;
-	}
-	return k ? (ssize_t)k : KEEL_PENDING;
+/* The socket layer gives datagrams back: copied out, released, dropped. */
+static void dgrams_put(void *drv, const uintptr_t *bufs, unsigned n)
+{
+	(void)drv;
+	for (unsigned i = 0; i < n; i++)
+		free((struct dgram *)bufs[i]);
 }
 
 static int check_dst(const struct sim_sock *s, const struct keel_addr *to,
@@ -358,7 +349,7 @@ static int check_dst(const struct sim_sock *s, const struct keel_addr *to,
 		return -EINVAL;
 	if (len > MAX_PAYLOAD)
 		return -EMSGSIZE;
-	if (to->in4.sin_addr.s_addr == 0xffffffffu && !s->broadcast)
+	if (to->in4.sin_addr.s_addr == 0xffffffffu && !s->sock.broadcast)
 		return -EACCES;
 	return 0;
 }
@@ -384,8 +375,8 @@ static int send_one(struct sim_sock *s, struct keel_cx *cx, const void *buf,
 	if (len)
 		memcpy(g->data, buf, len);
 	g->id = ++d->next_id;
-	g->src_ip = s->ip ? s->ip : d->ip;
-	g->src_port = s->port;
+	g->src_ip = s->sock.ip ? s->sock.ip : d->ip;
+	g->src_port = s->sock.port;
 	g->dst_ip = to->in4.sin_addr.s_addr;
 	g->dst_port = to->in4.sin_port;
 	d->st.sent++;
@@ -394,12 +385,14 @@ static int send_one(struct sim_sock *s, struct keel_cx *cx, const void *buf,
 	trace(d, EV_SEND, g, 0);
 	if (g->dst_ip == 0xffffffffu) {
 		/* every socket on the port, each its own trip */
-		for (struct sim_sock *o = d->socks; o; o = o->next) {
+		struct sim_sock *o;
+
+		FOR_SOCKS(d, o) {
 			struct dgram *c;
 
-			if (o->port != g->dst_port || !(c = dgram_copy(g)))
+			if (o->sock.port != g->dst_port || !(c = dgram_copy(g)))
 				continue;
-			c->dst_ip = o->ip ? o->ip : d->ip;
+			c->dst_ip = o->sock.ip ? o->sock.ip : d->ip;
 			transmit(d, c, keel_now(cx));
 		}
 		free(g);
@@ -431,106 +424,26 @@ static ssize_t udp_send_batch(void *impl, struct keel_cx *cx,
 	return (ssize_t)i;
 }
 
-static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
-			     struct keel_pkt *pkts, unsigned n)
-{
-	struct sim_sock *s = impl;
-	unsigned k = 0;
-
-	while (k < n) {
-		struct dgram *g = s->q && s->q->due <= keel_now(cx) ? take(s, cx)
-			: k ? NULL : take(s, cx);
-
-		if (!g)
-			break;
-		pkts[k].data = g->data;
-		pkts[k].len = g->len;
-		pkts[k].cap = g->cap;
-		peer_of(g, &pkts[k].peer);
-		pkts[k].priv[0] = (uintptr_t)g;
-		pkts[k].priv[1] = (uintptr_t)s;
-		g->next = s->lent;
-		s->lent = g;
-		k++;
-	}
-	return k ? (ssize_t)k : KEEL_PENDING;
-}
-
-/* Take \p p off the lent list; NULL when \p s does not lend it. */
-static struct dgram *unlend(struct sim_sock *s, struct keel_pkt *p)
-{
-	if (p->priv[1] != (uintptr_t)s)
-		return NULL;
-	for (struct dgram **pp = &s->lent; *pp; pp = &(*pp)->next)
-		if ((uintptr_t)*pp == p->priv[0]) {
-			struct dgram *g = *pp;
-
-			*pp = g->next;
-			p->data = NULL;
-			p->priv[0] = p->priv[1] = 0;
-			return g;
-		}
-	return NULL;
-}
-
-static bool lends(const struct sim_sock *s, const struct keel_pkt *p)
-{
-	if (p->priv[1] != (uintptr_t)s)
-		return false;
-	for (const struct dgram *g = s->lent; g; g = g->next)
-		if ((uintptr_t)g == p->priv[0] && p->data == g->data)
-			return true;
-	return false;
-}
-
 static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 			     struct keel_pkt *pkts, unsigned n)
 {
 	struct sim_sock *s = impl;
 	unsigned i;
+	int rc = keel__sock_lent_check(&s->sock, pkts, n);
 
-	for (i = 0; i < n; i++) {
-		if (!lends(s, &pkts[i]))
-			return -EINVAL;
-		if (pkts[i].len > pkts[i].cap)
-			return -EMSGSIZE;
-	}
+	if (rc < 0)
+		return rc;
 	for (i = 0; i < n; i++) {
 		struct keel_addr to = pkts[i].peer;
-		int rc = send_one(s, cx, pkts[i].data, pkts[i].len, &to);
 
+		if (!keel__sock_lent(&s->sock, &pkts[i]))
+			continue; /* listed twice: sent once */
+		rc = send_one(s, cx, pkts[i].data, pkts[i].len, &to);
 		if (rc < 0)
 			return i ? (ssize_t)i : rc;
-		free(unlend(s, &pkts[i]));
+		free((struct dgram *)keel__sock_unlend(&s->sock, &pkts[i]));
 	}
 	return (ssize_t)i;
-}
-
-static void udp_release(void *impl, struct keel_pkt *pkts, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		free(unlend(impl, &pkts[i]));
-}
-
-static int udp_local_addr(void *impl, struct keel_addr *out)
-{
-	struct sim_sock *s = impl;
-
-	memset(out, 0, sizeof(*out));
-	out->in4.sin_family = AF_INET;
-	out->in4.sin_addr.s_addr = s->ip;
-	out->in4.sin_port = s->port;
-	return 0;
-}
-
-static int udp_setopt(void *impl, int opt, const void *arg)
-{
-	struct sim_sock *s = impl;
-
-	if (opt != KEEL_UDP_OPT_BROADCAST)
-		return -ENOTSUP;
-	s->broadcast = *(const int *)arg != 0;
-	return 0;
 }
 
 static void free_list(struct dgram *g)
@@ -543,24 +456,16 @@ static void free_list(struct dgram *g)
 	}
 }
 
-static void sock_free(struct sim_sock *s)
+static void udp_close(void *impl)
 {
-	struct sim_sock **pp = &s->d->socks;
+	struct sim_sock *s = impl;
 
-	while (*pp != s)
-		pp = &(*pp)->next;
-	*pp = s->next;
 	keel_timer_stop(&s->tm);
-	keel_waker_drop(&s->rd);
-	free_list(s->q);
-	free_list(s->lent);
+	keel__sock_close(&s->sock); /* queued and lent datagrams are freed */
+	free_list(s->wire);
 	free(s);
 }
 
-static void udp_close(void *impl)
-{
-	sock_free(impl);
-}
 
 static const struct keel_udp_ops sim_udp_ops = {
 	.recv_from = udp_recv_from,
@@ -569,9 +474,9 @@ static const struct keel_udp_ops sim_udp_ops = {
 	.send_batch = udp_send_batch,
 	.recv_lend = udp_recv_lend,
 	.send_lent = udp_send_lent,
-	.release = udp_release,
-	.local_addr = udp_local_addr,
-	.setopt = udp_setopt, /* broadcast; the others -ENOTSUP */
+	.release = keel__sock_release,
+	.local_addr = keel__sock_local_addr,
+	.setopt = keel__sock_setopt, /* broadcast; the others -ENOTSUP */
 	.close = udp_close,
 };
 
@@ -583,6 +488,7 @@ static int sim_udp_bind(void *drv, struct keel_udp *u,
 	struct sim_sock *s;
 	uint32_t ip;
 	uint16_t port;
+	int rc;
 
 	(void)opts;
 	if (addr->sa.sa_family != AF_INET)
@@ -609,13 +515,14 @@ static int sim_udp_bind(void *drv, struct keel_udp *u,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	rc = keel__sock_open(&d->socks, &s->sock, d->qlen, ip, port);
+	if (rc < 0) {
+		free(s);
+		return rc;
+	}
 	s->d = d;
-	s->ip = ip;
-	s->port = port;
-	s->next = d->socks;
-	d->socks = s;
 	u->ops = &sim_udp_ops;
-	u->impl = s;
+	u->impl = &s->sock;
 	return 0;
 }
 
@@ -736,6 +643,7 @@ static int sim_create(struct keel_worker *w, const char *args, void **out)
 	d->qlen = 256;
 	d->ip = htonl(0x0a000001u); /* 10.0.0.1 */
 	d->next_port = EPHEMERAL;
+	keel__socks_init(&d->socks, d, dgrams_put, &d->truncated, &d->sock_full);
 	rc = parse_args(d, args);
 	if (rc < 0)
 		goto err;
@@ -755,8 +663,7 @@ static void sim_destroy(void *drv)
 {
 	struct sim *d = drv;
 
-	while (d->socks)
-		sock_free(d->socks);
+	keel__socks_close_all(&d->socks, udp_close);
 	if (d->print)
 		keel_log(KEEL_LOG_INFO, "    sim: sent=%" PRIu64 " delivered=%" PRIu64
 			" lost=%" PRIu64 " duplicated=%" PRIu64
@@ -832,7 +739,11 @@ static void sim_unpark(void *drv)
  * snapshot of a run in progress, never a crash (plain 64-bit loads). */
 static void sim_stats(void *drv, struct keel_driver_stats *out)
 {
-	*out = ((struct sim *)drv)->ds;
+	struct sim *d = drv;
+
+	*out = d->ds;
+	out->rx_truncated = atomic_load_explicit(&d->truncated, memory_order_relaxed);
+	out->rx_dropped += atomic_load_explicit(&d->sock_full, memory_order_relaxed);
 }
 
 static int sim_bind(void *drv, struct keel_udp *s, const struct keel_addr *addr,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * UDP sockets on the AF_XDP driver: the port map entry that makes the XDP
- * program redirect a port, a bounded receive queue of UMEM frames per
- * socket, and the send paths that build frames with net/.
+ * program redirect a port, delivery of received UMEM frames to their
+ * socket's queue, and the send paths that build frames with net/. The
+ * queue, the receives and the lent-frame table are drivers/common/sock.h's.
  *
  * A bound port is also held in the kernel by an ordinary UDP socket bound
  * to the same address and port: the kernel then refuses it to its own
@@ -14,9 +15,9 @@
  * place, net/'s classification in the frame's headroom); send_lent turns a
  * lent frame into its datagram in place, with keel_net_udp_reply when it
  * answers the datagram's sender (MACs, addresses and ports swapped, no
- * neighbour lookup), else with fresh headers. A lent packet is recognised
- * by priv[0] (its frame address) and priv[1] (its socket), checked against
- * the frame's state, so a stale or foreign packet is refused.
+ * neighbour lookup), else with fresh headers. The shared layer's lent
+ * table recognises the packets this socket lends (a stale or foreign one
+ * is refused), and gives the frame address back when one is sent.
  */
 #include "xdp_internal.h"
 
@@ -37,175 +38,13 @@ static struct keel__xdp_udp *sock_lookup(const struct keel__xdp *d,
 	struct keel__xdp_udp *s = d->by_port[bucket(port)];
 
 	for (; s; s = s->next)
-		if (s->port == port && (!s->ip || !ip || s->ip == ip))
+		if (s->sock.port == port &&
+		    (!s->sock.ip || !ip || s->sock.ip == ip))
 			return s;
 	return NULL;
 }
 
 /* ---------------------------------------------------------------- receive */
-
-void keel__xdp_udp_deliver(struct keel__xdp *d, uint64_t addr,
-			   const struct keel_net_rx_result *rx)
-{
-	struct keel__xdp_udp *s = sock_lookup(d, rx->dst_ip, rx->dst_port);
-
-	if (!s) {
-		KEEL__XSTAT_ADD(d, no_socket, 1);
-		keel__xdp_frame_put(d, addr);
-		return;
-	}
-	if (s->tail - s->head > s->qmask) {
-		KEEL__XSTAT_ADD(d, sock_queue_full, 1);
-		keel__xdp_frame_put(d, addr);
-		return;
-	}
-	s->q[s->tail++ & s->qmask] = addr;
-	d->state[keel__xdp_index(d, addr)] = KEEL__F_QUEUED;
-	KEEL__XSTAT_ADD(d, rx_packets, 1);
-	KEEL__XSTAT_ADD(d, rx_bytes, rx->payload_len);
-	keel_waker_wake(&s->rd);
-}
-
-/* Nothing queued: leave the reader's waker for keel__xdp_udp_deliver. */
-static bool q_wait(struct keel__xdp_udp *s, struct keel_cx *cx)
-{
-	if (s->head != s->tail)
-		return false;
-	keel_waker_register(&s->rd, cx);
-	return true;
-}
-
-static uint64_t q_pop(struct keel__xdp_udp *s)
-{
-	return s->q[s->head++ & s->qmask];
-}
-
-static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
-			     size_t len, struct keel_addr *from)
-{
-	struct keel__xdp_udp *s = impl;
-	struct keel__xdp *d = s->drv;
-	const struct keel__xdp_meta *m;
-	uint64_t a;
-	size_t n;
-
-	if (q_wait(s, cx))
-		return KEEL_PENDING;
-	a = q_pop(s);
-	m = keel__xdp_meta(d, a);
-	n = m->rx.payload_len;
-	if (len && n) /* buf may be NULL when len is 0 */
-		memcpy(buf, d->area + a + m->rx.payload_off, n < len ? n : len);
-	if (from)
-		keel_net_rx_src_addr(&m->rx, from);
-	keel__xdp_frame_put(d, a);
-	if (n > len) {
-		KEEL__XSTAT_ADD(d, rx_truncated, 1);
-		return -EMSGSIZE;
-	}
-	return (ssize_t)n;
-}
-
-static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
-			      struct keel_dgram *v, unsigned n)
-{
-	struct keel__xdp_udp *s = impl;
-	struct keel__xdp *d = s->drv;
-	unsigned k = 0;
-
-	if (q_wait(s, cx))
-		return KEEL_PENDING;
-	while (k < n && s->head != s->tail) {
-		uint64_t a = q_pop(s);
-		const struct keel__xdp_meta *m = keel__xdp_meta(d, a);
-		size_t len = m->rx.payload_len;
-
-		v[k].flags = 0;
-		if (len > v[k].cap) {
-			len = v[k].cap;
-			v[k].flags = KEEL_DGRAM_TRUNC;
-			KEEL__XSTAT_ADD(d, rx_truncated, 1);
-		}
-		if (len)
-			memcpy(v[k].buf, d->area + a + m->rx.payload_off, len);
-		v[k].len = len;
-		keel_net_rx_src_addr(&m->rx, &v[k].peer);
-		keel__xdp_frame_put(d, a);
-		k++;
-	}
-	return (ssize_t)k;
-}
-
-static ssize_t udp_recv_lend(void *impl, struct keel_cx *cx,
-			     struct keel_pkt *pkts, unsigned n)
-{
-	struct keel__xdp_udp *s = impl;
-	struct keel__xdp *d = s->drv;
-	unsigned k = 0;
-
-	if (q_wait(s, cx))
-		return KEEL_PENDING;
-	while (k < n && s->head != s->tail) {
-		uint64_t a = q_pop(s);
-		const struct keel__xdp_meta *m = keel__xdp_meta(d, a);
-		unsigned i = keel__xdp_index(d, a);
-
-		/* net/ accepts no IP options and no VLAN tag: the payload is
-		 * always at KEEL_NET_UDP_HDRS, where send_lent rebuilds. */
-		pkts[k].data = d->area + a + m->rx.payload_off;
-		pkts[k].len = m->rx.payload_len;
-		pkts[k].cap = keel__xdp_room(d, a) - m->rx.payload_off;
-		keel_net_rx_src_addr(&m->rx, &pkts[k].peer);
-		pkts[k].priv[0] = (uintptr_t)a;
-		pkts[k].priv[1] = (uintptr_t)s;
-		d->state[i] = KEEL__F_LENT;
-		d->owner[i] = s;
-		s->lent++;
-		k++;
-	}
-	return (ssize_t)k;
-}
-
-/* Whether \p p is a packet \p s lent and still lends, unmoved. */
-static bool lent_by(const struct keel__xdp_udp *s, const struct keel_pkt *p)
-{
-	const struct keel__xdp *d = s->drv;
-	uint64_t a = p->priv[0];
-	unsigned i;
-
-	if (p->priv[1] != (uintptr_t)s || a >= d->area_size)
-		return false;
-	i = keel__xdp_index(d, a);
-	return d->state[i] == KEEL__F_LENT && d->owner[i] == s &&
-	       p->data == d->area + a + keel__xdp_meta(d, a)->rx.payload_off;
-}
-
-/* The packet goes back to the driver: the frame is no longer lent. */
-static uint64_t unlend(struct keel__xdp_udp *s, struct keel_pkt *p)
-{
-	struct keel__xdp *d = s->drv;
-	uint64_t a = p->priv[0];
-	unsigned i = keel__xdp_index(d, a);
-
-	d->state[i] = KEEL__F_BUSY;
-	d->owner[i] = NULL;
-	s->lent--;
-	p->data = NULL;
-	p->len = p->cap = 0;
-	p->priv[0] = p->priv[1] = 0;
-	return a;
-}
-
-static void udp_release(void *impl, struct keel_pkt *pkts, unsigned n)
-{
-	struct keel__xdp_udp *s = impl;
-
-	for (unsigned i = 0; i < n; i++)
-		if (lent_by(s, &pkts[i]))
-			keel__xdp_frame_put(s->drv, unlend(s, &pkts[i]));
-}
-
-/* ------------------------------------------------------------------- send */
 
 static size_t max_payload(const struct keel__xdp *d)
 {
@@ -214,6 +53,51 @@ static size_t max_payload(const struct keel__xdp *d)
 
 	return by_mtu < by_frame ? by_mtu : by_frame;
 }
+
+void keel__xdp_udp_deliver(struct keel__xdp *d, uint64_t addr,
+			   const struct keel_net_rx_result *rx)
+{
+	struct keel__xdp_udp *s = sock_lookup(d, rx->dst_ip, rx->dst_port);
+	/* net/ accepts no IP options and no VLAN tag: the payload is always
+	 * at KEEL_NET_UDP_HDRS, where send_lent rebuilds, so the frame has
+	 * room for the largest payload. */
+	struct keel__dgram g = {
+		.buf = addr,
+		.data = d->area + addr + rx->payload_off,
+		.len = rx->payload_len,
+		.cap = (uint32_t)max_payload(d),
+		.src_ip = rx->src_ip,
+		.src_port = rx->src_port,
+	};
+
+	if (!s) {
+		KEEL__XSTAT_ADD(d, no_socket, 1);
+		keel__xdp_frame_put(d, addr);
+		return;
+	}
+	if (!keel__sock_push(&s->sock, &g)) { /* full: counted */
+		keel__xdp_frame_put(d, addr);
+		return;
+	}
+	d->state[keel__xdp_index(d, addr)] = KEEL__F_SOCK;
+	KEEL__XSTAT_ADD(d, rx_packets, 1);
+	KEEL__XSTAT_ADD(d, rx_bytes, rx->payload_len);
+}
+
+/* The shared layer gives frames back: copied out, released, dropped. */
+static void frames_put(void *drv, const uintptr_t *bufs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		keel__xdp_frame_put(drv, bufs[i]);
+}
+
+void keel__xdp_udp_init(struct keel__xdp *d)
+{
+	keel__socks_init(&d->socks, d, frames_put, &d->stats.rx_truncated,
+			 &d->stats.sock_queue_full);
+}
+
+/* ------------------------------------------------------------------- send */
 
 /* How many datagrams (up to \p want) can go now; 0: the writer's waker
  * is left and woken when completions free TX room or frames. */
@@ -234,35 +118,16 @@ static unsigned tx_ready(struct keel__xdp_udp *s, struct keel_cx *cx,
 		freed += keel__xdp_kick(d);
 		room = keel__xdp_tx_room(d, want);
 	}
-	if (freed && d->wr_waiting)
-		keel__xdp_wake_writers(d);
+	if (freed && d->socks.wr_waiting)
+		keel__socks_wake_writers(&d->socks);
 	if (room > d->nfree) {
 		if (!d->nfree)
 			KEEL__XSTAT_ADD(d, no_frame, 1);
 		room = d->nfree;
 	}
-	if (!room) {
-		keel_waker_register(&s->wr, cx);
-		if (!s->wr_waiting) {
-			s->wr_waiting = true;
-			d->wr_waiting++;
-		}
-	}
+	if (!room)
+		keel__sock_wait_writer(&s->sock, cx);
 	return room;
-}
-
-void keel__xdp_wake_writers(struct keel__xdp *d)
-{
-	for (struct keel_list *n = d->socks.next; n != &d->socks; n = n->next) {
-		struct keel__xdp_udp *s =
-			KEEL_CONTAINER_OF(n, struct keel__xdp_udp, link);
-
-		if (s->wr_waiting) {
-			s->wr_waiting = false;
-			keel_waker_wake(&s->wr);
-		}
-	}
-	d->wr_waiting = 0;
 }
 
 /* Send the frame at \p addr through net/'s next-hop resolution: on the TX
@@ -302,7 +167,7 @@ static int check_dest(const struct keel__xdp_udp *s,
 		      const struct keel_addr *to, size_t len)
 {
 	return keel_net_udp_send_check(s->drv->net, to, len, max_payload(s->drv),
-				       s->broadcast);
+				       s->sock.broadcast);
 }
 
 /* Copy \p len bytes into a free frame and send them to \p to. */
@@ -312,9 +177,9 @@ static int send_copy(struct keel__xdp_udp *s, const void *buf, size_t len,
 	struct keel__xdp *d = s->drv;
 	uint64_t a = keel__xdp_frame_get(d) + KEEL__XDP_DATA_OFF;
 	struct keel_net_udp_tx tx = {
-		.src_ip = s->ip,
+		.src_ip = s->sock.ip,
 		.dst_ip = to->in4.sin_addr.s_addr,
-		.src_port = s->port,
+		.src_port = s->sock.port,
 		.dst_port = to->in4.sin_port,
 	};
 	int rc;
@@ -397,7 +262,7 @@ static int send_in_place(struct keel__xdp_udp *s, uint64_t a, size_t len,
 	tx = (struct keel_net_udp_tx){
 		.src_ip = rx->dst_ip,
 		.dst_ip = to->in4.sin_addr.s_addr,
-		.src_port = s->port,
+		.src_port = s->sock.port,
 		.dst_port = to->in4.sin_port,
 	};
 	rc = keel_net_udp_build(d->net, d->area + a, keel__xdp_room(d, a), &tx,
@@ -416,10 +281,9 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 	unsigned k, i;
 	int rc;
 
-	for (i = 0; i < n; i++)
-		if (!lent_by(s, &pkts[i]))
-			return -EINVAL;
-	rc = check_dest(s, &pkts[0].peer, pkts[0].len);
+	rc = keel__sock_lent_check(&s->sock, pkts, n);
+	if (rc == 0)
+		rc = check_dest(s, &pkts[0].peer, pkts[0].len);
 	if (rc < 0)
 		return rc;
 	k = tx_ready(s, cx, n);
@@ -429,10 +293,13 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 		struct keel_addr to = pkts[i].peer;
 		size_t len = pkts[i].len;
 
+		if (!keel__sock_lent(&s->sock, &pkts[i]))
+			continue; /* listed twice: sent once */
 		if (check_dest(s, &to, len) < 0)
 			break; /* stays the caller's */
 		/* Sent or dropped (no route), the frame is the driver's. */
-		rc = send_in_place(s, unlend(s, &pkts[i]), len, &to);
+		rc = send_in_place(s, keel__sock_unlend(&s->sock, &pkts[i]), len,
+				   &to);
 		if (rc < 0 && i == 0)
 			return rc;
 	}
@@ -441,81 +308,36 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 
 /* ---------------------------------------------------------------- control */
 
-static int udp_local_addr(void *impl, struct keel_addr *out)
+static void udp_close(void *impl)
 {
 	struct keel__xdp_udp *s = impl;
-
-	memset(out, 0, sizeof(*out));
-	out->in4.sin_family = AF_INET;
-	out->in4.sin_addr.s_addr = s->ip;
-	out->in4.sin_port = s->port;
-	return 0;
-}
-
-static void udp_free(struct keel__xdp_udp *s)
-{
 	struct keel__xdp *d = s->drv;
-	struct keel__xdp_udp **pp = &d->by_port[bucket(s->port)];
-	uint64_t a;
+	struct keel__xdp_udp **pp = &d->by_port[bucket(s->sock.port)];
 
 	while (*pp != s)
 		pp = &(*pp)->next;
 	*pp = s->next;
-	keel_list_remove(&s->link);
-	if (s->wr_waiting)
-		d->wr_waiting--;
-	keel__xdp_port_release(d->prog, ntohs(s->port));
+	keel__xdp_port_release(d->prog, ntohs(s->sock.port));
 	close(s->resv_fd);
-	while (s->head != s->tail) {
-		a = s->q[s->head++ & s->qmask];
-		keel__xdp_frame_put(d, a);
-	}
-	/* Lent packets die with the socket: their frames come back. */
-	for (unsigned i = 0; s->lent && i < d->nframes; i++)
-		if (d->state[i] == KEEL__F_LENT && d->owner[i] == s) {
-			keel__xdp_frame_put(d, (uint64_t)i * d->frame_size);
-			s->lent--;
-		}
-	keel_waker_drop(&s->rd);
-	keel_waker_drop(&s->wr);
-	free(s->q);
+	keel__sock_close(&s->sock); /* queued and lent frames come back */
 	free(s);
-}
-
-static void udp_close(void *impl)
-{
-	udp_free(impl);
 }
 
 void keel__xdp_udp_close_all(struct keel__xdp *d)
 {
-	struct keel_list *n;
-
-	while ((n = d->socks.next) != &d->socks)
-		udp_free(KEEL_CONTAINER_OF(n, struct keel__xdp_udp, link));
-}
-
-/* Only SO_BROADCAST's rule applies here: the rest is the kernel's. */
-static int udp_setopt(void *impl, int opt, const void *arg)
-{
-	struct keel__xdp_udp *s = impl;
-
-	if (opt != KEEL_UDP_OPT_BROADCAST)
-		return -ENOTSUP;
-	s->broadcast = *(const int *)arg != 0;
-	return 0;
+	keel__socks_close_all(&d->socks, udp_close);
 }
 
 static const struct keel_udp_ops xdp_udp_ops = {
-	.recv_from = udp_recv_from,
+	.recv_from = keel__sock_recv_from,
 	.send_to = udp_send_to,
-	.recv_batch = udp_recv_batch,
+	.recv_batch = keel__sock_recv_batch,
 	.send_batch = udp_send_batch,
-	.recv_lend = udp_recv_lend,
+	.recv_lend = keel__sock_recv_lend,
 	.send_lent = udp_send_lent,
-	.release = udp_release,
-	.local_addr = udp_local_addr,
-	.setopt = udp_setopt, /* broadcast; TTL, multicast...: -ENOTSUP */
+	.release = keel__sock_release,
+	.local_addr = keel__sock_local_addr,
+	.setopt = keel__sock_setopt, /* broadcast; TTL, multicast...: -ENOTSUP */
 	.close = udp_close,
 };
 
@@ -563,7 +385,6 @@ int keel__xdp_udp_bind(void *drv, struct keel_udp *u,
 	struct keel__xdp_udp *s;
 	uint32_t ip;
 	uint16_t port = 0;
-	unsigned cap;
 	int fd, rc;
 
 	rc = keel_net_udp_bind_check(d->net, addr);
@@ -581,28 +402,22 @@ int keel__xdp_udp_bind(void *drv, struct keel_udp *u,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto err_fd;
-	for (cap = 1; cap < d->rxq_len; cap <<= 1)
-		;
-	s->q = malloc(cap * sizeof(*s->q));
-	if (!s->q)
-		goto err_sock;
-	s->qmask = cap - 1;
-	s->drv = d;
-	s->ip = ip;
-	s->port = port;
-	s->resv_fd = fd;
 	rc = keel__xdp_port_hold(d->prog, ntohs(port));
 	if (rc < 0)
-		goto err_q;
+		goto err_sock;
+	rc = keel__sock_open(&d->socks, &s->sock, d->rxq_len, ip, port);
+	if (rc < 0)
+		goto err_port;
+	s->drv = d;
+	s->resv_fd = fd;
 	s->next = d->by_port[bucket(port)];
 	d->by_port[bucket(port)] = s;
-	keel_list_push_back(&d->socks, &s->link);
 	u->ops = &xdp_udp_ops;
-	u->impl = s;
+	u->impl = &s->sock;
 	return 0;
 
-err_q:
-	free(s->q);
+err_port:
+	keel__xdp_port_release(d->prog, ntohs(port));
 err_sock:
 	free(s);
 err_fd:

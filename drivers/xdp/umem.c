@@ -41,7 +41,6 @@ void keel__xdp_frame_put(struct keel__xdp *d, uint64_t addr)
 	if (d->state[i] == KEEL__F_FREE)
 		return; /* never twice on the stack, whatever the caller did */
 	d->state[i] = KEEL__F_FREE;
-	d->owner[i] = NULL;
 	d->free[d->nfree++] = a;
 }
 
@@ -232,8 +231,7 @@ int keel__xdp_umem_open(struct keel__xdp *d)
 	}
 	d->free = malloc(d->nframes * sizeof(*d->free));
 	d->state = calloc(d->nframes, sizeof(*d->state));
-	d->owner = calloc(d->nframes, sizeof(*d->owner));
-	if (!d->free || !d->state || !d->owner)
+	if (!d->free || !d->state)
 		return -ENOMEM;
 
 	rc = xsk_umem__create(&d->umem, d->area, d->area_size, &d->fq, &d->cq,
@@ -299,9 +297,7 @@ void keel__xdp_umem_close(struct keel__xdp *d)
 	}
 	free(d->free);
 	free(d->state);
-	free(d->owner);
 	d->free = NULL;
 	d->state = NULL;
-	d->owner = NULL;
 	d->fd = -1;
 }

@@ -348,7 +348,7 @@ static int xdp_create(struct keel_worker *w, const char *args, void **out)
 	d->pfd = -1;
 	d->unpark_fd = -1;
 	d->nl_fd = -1;
-	keel_list_init(&d->socks);
+	keel__xdp_udp_init(d);
 	atomic_init(&d->unpark_armed, false);
 	strcpy(d->ifname, a.ifname);
 	d->queue = a.queue + keel_worker_index(w);
@@ -577,8 +577,8 @@ static int xdp_poll(void *drv)
 	if (d->tx_released)
 		n += tx_released(d);
 	freed += keel__xdp_kick(d);
-	if (freed && d->wr_waiting)
-		keel__xdp_wake_writers(d);
+	if (freed && d->socks.wr_waiting)
+		keel__socks_wake_writers(&d->socks);
 	n += freed;
 	if (n)
 		KEEL__XSTAT_ADD(d, events, n);
@@ -636,7 +636,7 @@ static int xdp_park(void *drv, int64_t timeout_ns)
 	 * kernel took from the TX ring (poll(2) itself drives copy-mode
 	 * transmission). Descriptors a kick left behind (the kernel said
 	 * busy) get another kick within a millisecond. */
-	if (d->wr_waiting)
+	if (d->socks.wr_waiting)
 		p[0].events |= POLLOUT;
 	if (d->tx_kick)
 		cap = (int64_t)NS_PER_MS;
@@ -684,8 +684,8 @@ static int xdp_park_prepare(void *drv, int64_t *timeout_ns, int *fd)
 				epoll_ctl(d->pfd, EPOLL_CTL_ADD, fds[i], &ev);
 		d->pfd_out = false;
 	}
-	if (d->pfd >= 0 && d->pfd_out != (d->wr_waiting != 0)) {
-		d->pfd_out = d->wr_waiting != 0;
+	if (d->pfd >= 0 && d->pfd_out != (d->socks.wr_waiting != 0)) {
+		d->pfd_out = d->socks.wr_waiting != 0;
 		ev.events = EPOLLIN | (d->pfd_out ? EPOLLOUT : 0u);
 		epoll_ctl(d->pfd, EPOLL_CTL_MOD, d->fd, &ev);
 	}

@@ -12,10 +12,11 @@
  * offset, so a received frame can be turned into its reply in place.
  *
  * Every frame is in exactly one place, tracked in `state`: the free stack,
- * the kernel (fill ring, RX ring), a socket's receive queue, lent to the
- * application, or transmitting (TX ring until the completion ring gives it
- * back). The fill ring never takes the last KEEL__XDP_TX_RESERVE free
- * frames, so a flood cannot starve transmission.
+ * the kernel (fill ring, RX ring), a socket (its receive queue, or lent to
+ * the application: drivers/common/sock.h keeps which), or transmitting (TX
+ * ring until the completion ring gives it back). The fill ring never takes
+ * the last KEEL__XDP_TX_RESERVE free frames, so a flood cannot starve
+ * transmission.
  *
  * Everything but unpark, the stats call and the program registry runs on
  * the worker's thread: no locks on the per-packet path.
@@ -48,6 +49,7 @@
 #pragma GCC diagnostic pop
 
 #include "keel_xdp_maps.h"
+#include "sock.h"
 
 #define KEEL__XDP_RING	       2048u /* entries of each ring */
 #define KEEL__XDP_FRAMES       4096u /* default UMEM frames per worker */
@@ -66,8 +68,7 @@ enum {
 	KEEL__F_FREE = 0, /* on the free stack */
 	KEEL__F_BUSY,	  /* taken by the driver, being filled or handled */
 	KEEL__F_KERNEL,	  /* fill ring or RX ring */
-	KEEL__F_QUEUED,	  /* in a socket's receive queue */
-	KEEL__F_LENT,	  /* lent to the application */
+	KEEL__F_SOCK,	  /* a socket's: queued, or lent to the application */
 	KEEL__F_TX,	  /* TX ring, until the completion ring */
 };
 
@@ -138,12 +139,10 @@ struct keel__xdp {
 	unsigned in_kernel;  /* fill ring + RX ring */
 	unsigned in_tx;	     /* TX ring + awaiting completion */
 	uint8_t *state;	     /* KEEL__F_* per frame */
-	struct keel__xdp_udp **owner; /* per frame, while lent */
 
-	/* sockets */
-	struct keel_list socks;
+	/* sockets (socks.wr_waiting: sockets with a writer waiting for room) */
+	struct keel__socks socks;
 	struct keel__xdp_udp *by_port[KEEL__XDP_PORT_BUCKETS];
-	unsigned wr_waiting; /* sockets with a writer waiting for room */
 
 	/* park / unpark */
 	int unpark_fd;
@@ -163,20 +162,13 @@ struct keel__xdp {
 	struct keel__xdp_counters stats;
 };
 
-/* A UDP socket. */
+/* A UDP socket: the shared part (queue of received frames, lent frames,
+ * wakers, address), then the port's. keel_udp.impl points at sock. */
 struct keel__xdp_udp {
-	struct keel_list link;	     /* on drv->socks */
+	struct keel__sock sock;	     /* first */
 	struct keel__xdp_udp *next;  /* port bucket chain */
 	struct keel__xdp *drv;
-	uint32_t ip;		     /* network order; 0: any of ours */
-	uint16_t port;		     /* network order */
 	int resv_fd;		     /* kernel socket holding the port */
-	uint64_t *q;		     /* received frames, a ring */
-	unsigned qmask, head, tail;
-	unsigned lent;
-	bool wr_waiting;
-	bool broadcast;		     /* may send to broadcast addresses */
-	struct keel_waker rd, wr;
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -248,10 +240,10 @@ int keel__xdp_udp_bind(void *drv, struct keel_udp *s,
 /* Queue a classified datagram (frame at \p addr) on its socket, or drop. */
 void keel__xdp_udp_deliver(struct keel__xdp *d, uint64_t addr,
 			   const struct keel_net_rx_result *rx);
+/* Set up d->socks (create). */
+void keel__xdp_udp_init(struct keel__xdp *d);
 /* Close what the application left open (destroy). */
 void keel__xdp_udp_close_all(struct keel__xdp *d);
-/* Wake the writers that waited for room. */
-void keel__xdp_wake_writers(struct keel__xdp *d);
 
 /* ---------------------------------------------------------- prog.c */
 

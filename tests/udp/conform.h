@@ -75,6 +75,20 @@
 #error "compile with one of CT_DRV_KERNEL, CT_DRV_XDP, CT_DRV_DPDK, CT_DRV_SIM"
 #endif
 
+/* A socket that lends at most CT_LEND_MAX packets at once: its receive
+ * queue made small (xdp, dpdk, sim: a socket lends at most a queue's
+ * worth), or its lending pool (kernel). */
+#define CT_LEND_MAX 8u
+#if defined(CT_DRV_XDP)
+#define CT_LEND_OPTS "rxq=8"
+#elif defined(CT_DRV_DPDK)
+#define CT_LEND_OPTS "sockq=8"
+#elif defined(CT_DRV_SIM)
+#define CT_LEND_OPTS "qlen=8"
+#else
+#define CT_LEND_OPTS "bufs=8"
+#endif
+
 /* Every wait is bounded: a hang fails in 5 s, not at the 60 s timeout. */
 #define CT_LIMIT (5 * KEEL_SEC)
 #define CT_SPINS 5000 /* 1 ms sleeps: CT_LIMIT on an idle machine */

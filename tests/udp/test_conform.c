@@ -453,6 +453,92 @@ CT_TEST(zero_copy_lend_send_release, struct zc_frame)
 	KEEL_END(f);
 }
 
+struct zc_mistakes_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r, r2;
+	unsigned spin, i, got;
+	struct keel_udp s, s2;
+	struct keel_addr sa, s2a, from;
+	struct ct_peer p;
+	struct keel_pkt pk[CT_LEND_MAX], extra, copy;
+	unsigned char rx[64];
+};
+
+/* The mistakes of zero-copy, answered alike by every driver: a socket
+ * lends at most so many packets at once (then -ENOBUFS, though a datagram
+ * waits; one given back makes room); a packet another socket lent, or one
+ * already sent, is refused by send_lent (-EINVAL) and left alone by
+ * release, and the socket that lent it still sends it. */
+CT_TEST_OPTS(zero_copy_mistakes, struct zc_mistakes_frame, CT_LEND_OPTS)
+{
+	KEEL_BEGIN(f);
+	f->sa = ct_ours(0);
+	cr_assert_eq(keel_udp_bind(cx, &f->s, &f->sa, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->s, &f->sa), 0);
+	f->s2a = ct_ours(0);
+	cr_assert_eq(keel_udp_bind(cx, &f->s2, &f->s2a, NULL), 0);
+	ct_peer_open(cx, &f->p);
+
+	for (f->i = 0; f->i < CT_LEND_MAX; f->i++)
+		ct_psend_ok(cx, &f->p, "lend", 4, &f->sa);
+	for (f->got = 0; f->got < CT_LEND_MAX; f->got += (unsigned)f->r) {
+		CT_AWAIT(f, keel_udp_recv_lend(cx, &f->s, f->pk + f->got,
+					       CT_LEND_MAX - f->got));
+		cr_assert_gt(f->r, 0, "recv_lend: %s", keel_strerror((int)f->r));
+	}
+	/* all lent: the next datagram waits, the socket lends no more */
+	ct_psend_ok(cx, &f->p, "more", 4, &f->sa);
+	CT_AWAIT(f, keel_udp_recv_lend(cx, &f->s, &f->extra, 1));
+	cr_assert_eq(f->r, -ENOBUFS, "a %uth lent packet: %s", CT_LEND_MAX + 1,
+		     keel_strerror((int)f->r));
+	cr_assert_eq(keel_udp_release(&f->s, &f->pk[0], 1), 0);
+	CT_AWAIT(f, keel_udp_recv_lend(cx, &f->s, &f->extra, 1));
+	cr_assert_eq(f->r, 1, "one given back, one lent: %s", keel_strerror((int)f->r));
+	cr_assert_eq(f->extra.len, 4);
+	cr_assert_arr_eq(f->extra.data, "more", 4);
+
+	/* another socket's packet: refused, left alone */
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s2, &f->pk[1], 1));
+	cr_assert_eq(f->r, -EINVAL, "sent on a socket that did not lend it: %s",
+		     keel_strerror((int)f->r));
+	cr_assert_eq(keel_udp_release(&f->s2, &f->pk[1], 1), 0);
+	cr_assert_not_null(f->pk[1].data, "released by a socket that did not lend it");
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, &f->pk[1], 1));
+	cr_assert_eq(f->r, 1, "the socket that lent it sends it: %s",
+		     keel_strerror((int)f->r));
+	CT_PRECV(f, &f->p, f->rx, sizeof(f->rx), &f->from);
+	cr_assert_eq(f->r, 4, "the peer got it (%ld)", (long)f->r);
+	cr_assert(keel_addr_equal(&f->from, &f->sa));
+
+	/* a copy of a packet already sent: refused, left alone */
+	f->copy = f->pk[2];
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, &f->pk[2], 1));
+	cr_assert_eq(f->r, 1);
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, &f->copy, 1));
+	cr_assert_eq(f->r, -EINVAL, "a packet sent already: %s",
+		     keel_strerror((int)f->r));
+	cr_assert_eq(keel_udp_release(&f->s, &f->copy, 1), 0);
+	CT_PRECV(f, &f->p, f->rx, sizeof(f->rx), NULL);
+	cr_assert_eq(f->r, 4, "sent once (%ld)", (long)f->r);
+
+	/* the rest go back; every slot is free again */
+	cr_assert_eq(keel_udp_release(&f->s, f->pk + 3, CT_LEND_MAX - 3), 0);
+	cr_assert_eq(keel_udp_release(&f->s, &f->extra, 1), 0);
+	for (f->i = 0; f->i < CT_LEND_MAX; f->i++)
+		ct_psend_ok(cx, &f->p, "again", 5, &f->sa);
+	for (f->got = 0; f->got < CT_LEND_MAX; f->got += (unsigned)f->r) {
+		CT_AWAIT(f, keel_udp_recv_lend(cx, &f->s, f->pk + f->got,
+					       CT_LEND_MAX - f->got));
+		cr_assert_gt(f->r, 0, "recv_lend: %s", keel_strerror((int)f->r));
+	}
+	cr_assert_eq(keel_udp_release(&f->s, f->pk, CT_LEND_MAX), 0);
+	ct_peer_close(&f->p);
+	cr_assert_eq(keel_udp_close(&f->s2), 0);
+	cr_assert_eq(keel_udp_close(&f->s), 0);
+	KEEL_END(f);
+}
+
 /* ---------------------------------------------------- cancel and close */
 
 struct waiter {
