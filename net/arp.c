@@ -126,7 +126,7 @@ static int neigh_make_room(struct keel_net *n, uint64_t now)
 	if (victim < 0)
 		return -ENOSPC;
 	neigh_remove_slot(n, (unsigned)victim);
-	n->stats.neigh_evicted++;
+	NET_COUNT(n, neigh_evicted);
 	return 0;
 }
 
@@ -216,7 +216,7 @@ static void neigh_learn(struct keel_net *n, uint32_t ip, const uint8_t *mac, uin
 	if (e->state == KEEL__NEIGH_STATIC)
 		return;
 	if (e->state != KEEL__NEIGH_REACHABLE || memcmp(e->mac, mac, 6) != 0)
-		n->stats.neigh_learned++;
+		NET_COUNT(n, neigh_learned);
 	memcpy(e->mac, mac, 6);
 	e->state = KEEL__NEIGH_REACHABLE;
 	e->updated = now;
@@ -259,7 +259,7 @@ enum keel_net_rx_kind keel__arp_rx(struct keel_net *n, const uint8_t *p, size_t 
 	if (!for_us && spa != tpa)
 		return keel__rx_drop(n, out, KEEL_NET_DROP_ARP_NOT_FOR_US);
 
-	n->stats.rx_arp++;
+	NET_COUNT(n, rx_arp);
 	out->kind = for_us && op == KEEL_NET_ARP_REQUEST ? KEEL_NET_RX_ARP_REQUEST
 							 : KEEL_NET_RX_ARP;
 	out->drop = KEEL_NET_DROP_NONE;
@@ -301,7 +301,7 @@ static size_t ask(struct keel_net *n, struct keel__neigh *e, uint64_t now, bool 
 
 		memcpy(a.eth_dst, e->mac, 6);
 		keel_net_arp_build(n, arp, arp_cap, &a);
-		n->stats.tx_arp_requests++;
+		NET_COUNT(n, tx_arp_requests);
 	} else {
 		keel_net_arp_request(n, arp, arp_cap, e->ip);
 	}
@@ -400,7 +400,7 @@ int keel_net_tx_resolve(struct keel_net *n, void *frame, size_t len, uint64_t no
 	plist_push(n, &n->waiting, slot);
 	n->n_waiting++;
 	e->queued++;
-	n->stats.tx_queued++;
+	NET_COUNT(n, tx_queued);
 	if (ask_due(n, e, now)) {
 		size_t l = ask(n, e, now, false, arp, arp_cap);
 
@@ -426,7 +426,7 @@ int keel_net_tx_pending(struct keel_net *n, void *buf, size_t cap)
 	plist_unlink(n, &n->ready, KEEL__NIL, i);
 	slot_free(n, i);
 	n->n_ready--;
-	n->stats.tx_released++;
+	NET_COUNT(n, tx_released);
 	return (int)len;
 }
 

@@ -132,7 +132,7 @@ int keel_net_arp_request(struct keel_net *n, void *frame, size_t cap, uint32_t t
 		return -ENOSPC;
 	arp_write(n, frame, KEEL_NET_ARP_REQUEST, mac_bcast, keel_net_src_for(n, target_ip),
 		  mac_zero, target_ip);
-	n->stats.tx_arp_requests++;
+	NET_COUNT(n, tx_arp_requests);
 	return KEEL_NET_ARP_LEN;
 }
 

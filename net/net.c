@@ -158,7 +158,14 @@ const struct keel_net_config *keel_net_config_get(const struct keel_net *n)
 
 void keel_net_stats_get(const struct keel_net *n, struct keel_net_stats *out)
 {
-	*out = n->stats;
+	const uint64_t *src = (const uint64_t *)&n->stats;
+	uint64_t *dst = (uint64_t *)out;
+
+	_Static_assert(sizeof(*out) % sizeof(uint64_t) == 0,
+		       "keel_net_stats: counters only");
+	/* Any thread: field by field, each a relaxed load (NET_COUNT). */
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }
 
 uint32_t keel_net_route(const struct keel_net *n, uint32_t dst)

@@ -63,7 +63,7 @@ static enum keel_net_rx_kind udp_rx(struct keel_net *n, const uint8_t *p, unsign
 	 * kernel's sockets cannot send from it. */
 	if (KEEL__UNLIKELY(keel__ld16(udp + UDPH_SPORT) == 0))
 		return keel__rx_drop(n, out, KEEL_NET_DROP_UDP_SRC_PORT);
-	n->stats.rx_udp++;
+	NET_COUNT(n, rx_udp);
 	out->kind = KEEL_NET_RX_UDP;
 	out->drop = KEEL_NET_DROP_NONE;
 	out->payload_off = L4 + UDPH_HDR;
@@ -90,7 +90,7 @@ static enum keel_net_rx_kind icmp_rx(struct keel_net *n, const uint8_t *p, unsig
 	 * on a shared interface and nobody's on a dedicated one. */
 	if (icmp[ICMPH_TYPE] != ICMPH_ECHO || icmp[ICMPH_TYPE + 1] != 0)
 		return keel__rx_drop(n, out, KEEL_NET_DROP_ICMP_TYPE);
-	n->stats.rx_icmp_echo++;
+	NET_COUNT(n, rx_icmp_echo);
 	out->kind = KEEL_NET_RX_ICMP_ECHO;
 	out->drop = KEEL_NET_DROP_NONE;
 	out->payload_off = L4;
@@ -156,7 +156,7 @@ enum keel_net_rx_kind keel_net_rx(struct keel_net *n, const void *frame, size_t 
 	const uint8_t *p = frame;
 	uint16_t type;
 
-	n->stats.rx_frames++;
+	NET_COUNT(n, rx_frames);
 	if (KEEL__UNLIKELY(len < ETHH_HDR))
 		return keel__rx_drop(n, out, KEEL_NET_DROP_RUNT);
 	type = keel__ld16(p + ETHH_TYPE);

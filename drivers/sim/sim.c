@@ -61,6 +61,13 @@ struct sim_sock {
 	struct keel_timer tm;  /* the reader's, for the wire's head */
 };
 
+/* Counters written by the sim's worker only, read from any thread
+ * (keel_stats_read): relaxed atomic accesses, plain moves on x86. */
+#define DS_ADD(d, field, v)                                                    \
+	__atomic_store_n(&(d)->ds.field,                                       \
+			 __atomic_load_n(&(d)->ds.field, __ATOMIC_RELAXED) + (v), \
+			 __ATOMIC_RELAXED)
+
 struct sim {
 	uint64_t rng;
 	double loss, dup, reorder, corrupt;
@@ -77,7 +84,7 @@ struct sim {
 	bool print, print_known; /* --stats: the counters at exit */
 	int efd;	       /* unpark */
 	struct keel_sim_stats st;
-	struct keel_driver_stats ds;
+	struct keel_driver_stats ds; /* DS_ADD: read from any thread */
 	_Atomic uint64_t truncated, sock_full; /* the socket layer's */
 };
 
@@ -184,14 +191,14 @@ static void enqueue(struct sim *d, struct dgram *g)
 
 	if (!s) {
 		d->st.no_socket++;
-		d->ds.rx_dropped++;
+		DS_ADD(d, rx_dropped, 1);
 		trace(d, EV_NOSOCK, g, 0);
 		free(g);
 		return;
 	}
 	if (s->nwire + keel__sock_queued(&s->sock) >= d->qlen) {
 		d->st.queue_full++;
-		d->ds.rx_dropped++;
+		DS_ADD(d, rx_dropped, 1);
 		trace(d, EV_QFULL, g, 0);
 		free(g);
 		return;
@@ -299,8 +306,8 @@ static void arrive(struct sim_sock *s, struct keel_cx *cx, unsigned want)
 		s->nwire--;
 		g->next = NULL;
 		d->st.delivered++;
-		d->ds.rx_packets++;
-		d->ds.rx_bytes += g->len;
+		DS_ADD(d, rx_packets, 1);
+		DS_ADD(d, rx_bytes, g->len);
 		trace(d, EV_DELIVER, g, 0);
 		keel__sock_push(&s->sock, &e); /* room: qlen bounds both */
 	}
@@ -369,7 +376,7 @@ static int send_one(struct sim_sock *s, struct keel_cx *cx, const void *buf,
 	}
 	g = dgram_new((uint32_t)len);
 	if (!g) {
-		d->ds.tx_dropped++;
+		DS_ADD(d, tx_dropped, 1);
 		return -ENOBUFS;
 	}
 	if (len)
@@ -380,8 +387,8 @@ static int send_one(struct sim_sock *s, struct keel_cx *cx, const void *buf,
 	g->dst_ip = to->in4.sin_addr.s_addr;
 	g->dst_port = to->in4.sin_port;
 	d->st.sent++;
-	d->ds.tx_packets++;
-	d->ds.tx_bytes += len;
+	DS_ADD(d, tx_packets, 1);
+	DS_ADD(d, tx_bytes, len);
 	trace(d, EV_SEND, g, 0);
 	if (g->dst_ip == 0xffffffffu) {
 		/* every socket on the port, each its own trip */
@@ -681,7 +688,7 @@ static void sim_destroy(void *drv)
 /* Everything happens in the socket calls: nothing to poll. */
 static int sim_poll(void *drv)
 {
-	((struct sim *)drv)->ds.polls++;
+	DS_ADD((struct sim *)drv, polls, 1);
 	return 0;
 }
 
@@ -694,10 +701,10 @@ static int sim_park(void *drv, int64_t timeout_ns)
 
 	if (timeout_ns == 0)
 		return 0;
-	d->ds.parks++;
+	DS_ADD(d, parks, 1);
 	ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
 	if (poll(&p, 1, ms) > 0 && read(d->efd, &v, sizeof(v)) == sizeof(v))
-		d->ds.wakeups++;
+		DS_ADD(d, wakeups, 1);
 	return 0;
 }
 
@@ -708,7 +715,7 @@ static int sim_park_prepare(void *drv, int64_t *timeout_ns, int *fd)
 	struct sim *d = drv;
 
 	(void)timeout_ns;
-	d->ds.parks++;
+	DS_ADD(d, parks, 1);
 	*fd = d->efd;
 	return 0;
 }
@@ -719,7 +726,7 @@ static int sim_park_finish(void *drv)
 	uint64_t v;
 
 	if (read(d->efd, &v, sizeof(v)) == sizeof(v))
-		d->ds.wakeups++;
+		DS_ADD(d, wakeups, 1);
 	return 0;
 }
 
@@ -741,7 +748,12 @@ static void sim_stats(void *drv, struct keel_driver_stats *out)
 {
 	struct sim *d = drv;
 
-	*out = d->ds;
+	const uint64_t *src = (const uint64_t *)&d->ds;
+	uint64_t *dst = (uint64_t *)out;
+
+	/* Any thread: each counter a relaxed load (DS_ADD). */
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	out->rx_truncated = atomic_load_explicit(&d->truncated, memory_order_relaxed);
 	out->rx_dropped += atomic_load_explicit(&d->sock_full, memory_order_relaxed);
 }

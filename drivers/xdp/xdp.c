@@ -723,9 +723,10 @@ static void xdp_unpark(void *drv)
 
 /* ------------------------------------------------------------------ stats */
 
-void keel_xdp_stats_read(void *drv, struct keel_xdp_stats *out)
+/* keel_xdp_stats_read without the frame counts: what any thread may read
+ * (relaxed atomics, net/'s counters, the kernel's XDP_STATISTICS). */
+static void stats_read_shared(const struct keel__xdp *d, struct keel_xdp_stats *out)
 {
-	const struct keel__xdp *d = drv;
 	const struct keel__xdp_counters *c = &d->stats;
 	struct xdp_statistics ks = { 0 };
 	socklen_t len = sizeof(ks);
@@ -777,6 +778,14 @@ void keel_xdp_stats_read(void *drv, struct keel_xdp_stats *out)
 		.wakeups = LOAD(wakeups),
 	};
 #undef LOAD
+}
+
+void keel_xdp_stats_read(void *drv, struct keel_xdp_stats *out)
+{
+	const struct keel__xdp *d = drv;
+
+	stats_read_shared(d, out);
+	/* The worker's own: the frame counts change on its thread only. */
 	out->frames = d->nframes;
 	out->frames_free = d->nfree;
 	out->frames_kernel = d->in_kernel;
@@ -835,7 +844,7 @@ static void xdp_stats(void *drv, struct keel_driver_stats *out)
 	struct keel__xdp *d = drv;
 	struct keel_xdp_stats s;
 
-	keel_xdp_stats_read(d, &s);
+	stats_read_shared(d, &s); /* any thread */
 	*out = s.base;
 	atomic_store_explicit(&d->stats_shown, true, memory_order_relaxed);
 }
