@@ -723,14 +723,25 @@ static unsigned char *pool_buf(const struct kernel_udp *u, unsigned idx)
  * its payload inside its buffer. */
 static bool pool_owns(const struct kernel_udp *u, const struct keel_pkt *p)
 {
-	const unsigned char *base, *data = p->data;
 	uintptr_t idx = p->priv[0];
 
-	if (p->priv[1] != (uintptr_t)u || idx >= u->nbufs || !u->lent[idx])
-		return false;
-	base = pool_buf(u, (unsigned)idx);
-	return data >= base && p->len <= u->bufsize &&
-	       (size_t)(data - base) <= u->bufsize - p->len;
+	return p->priv[1] == (uintptr_t)u && idx < u->nbufs && u->lent[idx];
+}
+
+/* What send_lent refuses in \p p, as the bypass drivers do
+ * (drivers/common/sock.h): -EINVAL, a packet this socket does not lend
+ * (or whose data left its buffer); -EMSGSIZE, one grown past the buffer's
+ * end (data may move within it); else 0. */
+static int pool_check(const struct kernel_udp *u, const struct keel_pkt *p)
+{
+	const unsigned char *base, *data = p->data;
+
+	if (!pool_owns(u, p))
+		return -EINVAL;
+	base = pool_buf(u, (unsigned)p->priv[0]);
+	if (data < base || (size_t)(data - base) > u->bufsize)
+		return -EINVAL;
+	return p->len > u->bufsize - (size_t)(data - base) ? -EMSGSIZE : 0;
 }
 
 static void pool_put(struct kernel_udp *u, struct keel_pkt *p)
@@ -908,8 +919,8 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
 	for (unsigned i = 0; i < n; i++) {
-		if (!pool_owns(u, &pkts[i]))
-			return -EINVAL;
+		if ((r = pool_check(u, &pkts[i])) != 0)
+			return r;
 		iov[i] = (struct iovec){ pkts[i].data, pkts[i].len };
 		msgs[i].msg_hdr = (struct msghdr){
 			.msg_name = &pkts[i].peer,

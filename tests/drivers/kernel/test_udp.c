@@ -287,7 +287,8 @@ KEEL_TEST(udp, lend_release_and_forgery, struct lend_frame)
 	cr_assert_eq(f->pkts[0].len, 3);
 
 	/* A packet the socket did not lend, or one moved out of its buffer,
-	 * is refused before anything is sent. */
+	 * is refused before anything is sent (len past cap: by core, on
+	 * every driver). */
 	f->pkts[1] = f->pkts[0];
 	f->pkts[1].priv[0] = 9999;
 	cr_assert_eq(keel_udp_send_lent(cx, &f->srv, f->pkts + 1, 1), -EINVAL);
