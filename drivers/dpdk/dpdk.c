@@ -74,8 +74,10 @@ void keel__dpdk_tx_flush(struct keel__dpdk *d)
 
 		if (chunk > d->tx_mask + 1 - head)
 			chunk = d->tx_mask + 1 - head;
-		for (i = 0; i < chunk; i++)
+		for (i = 0; i < chunk; i++) {
 			bytes += rte_pktmbuf_pkt_len(d->txq[head + i]);
+			KEEL__DPDK_TSAN(release, d->txq[head + i]);
+		}
 		sent = rte_eth_tx_burst(d->port_id, d->queue, &d->txq[head],
 					(uint16_t)chunk);
 		/* Only the frames not taken are still ours to look at. */
@@ -462,6 +464,8 @@ static int dpdk_poll(void *drv)
 	if (d->tx_count)
 		keel__dpdk_tx_flush(d);
 	n = rte_eth_rx_burst(d->port_id, d->queue, pkts, KEEL__DPDK_BURST);
+	for (unsigned i = 0; i < n; i++)
+		KEEL__DPDK_TSAN(acquire, pkts[i]);
 	tsc = rte_rdtsc();
 	if (n)
 		ev += rx_frames(d, pkts, n, keel__dpdk_ns(d, tsc));

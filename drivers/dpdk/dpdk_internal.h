@@ -52,6 +52,21 @@
 #define KEEL__DPDK_TICK_NS    1000000u /* ARP timers, stats snapshot */
 #define KEEL__DPDK_MIN_FRAME  60u   /* Ethernet minimum without FCS */
 
+/*
+ * ThreadSanitizer does not see inside DPDK's (uninstrumented) libraries,
+ * so an mbuf handed to another thread through a ring (tx/rx burst, a
+ * mempool's shared ring) carries no happens-before edge it knows of.
+ * KEEL__DPDK_TSAN(release, m) where keel gives an mbuf away and
+ * KEEL__DPDK_TSAN(acquire, m) where it gets one teach it that edge, per
+ * mbuf, so races in keel's own code are still caught. Nothing otherwise.
+ */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define KEEL__DPDK_TSAN(op, m) __tsan_##op(m)
+#else
+#define KEEL__DPDK_TSAN(op, m) ((void)(m))
+#endif
+
 #define KEEL__DPDK_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define KEEL__DPDK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
