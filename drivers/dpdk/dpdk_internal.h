@@ -148,7 +148,8 @@ bool keel__dpdk_eal_owned(void);
 struct keel__dpdk_counters {
 	_Atomic uint64_t rx_bursts, tx_bursts;
 	_Atomic uint64_t rx_frames, rx_bytes, tx_frames, tx_bytes;
-	_Atomic uint64_t rx_udp, rx_no_socket, rx_sock_full, rx_multiseg;
+	_Atomic uint64_t rx_udp, rx_udp_bytes, tx_udp, tx_udp_bytes;
+	_Atomic uint64_t rx_no_socket, rx_sock_full, rx_multiseg;
 	_Atomic uint64_t rx_truncated, tx_full, tx_pending_hwm;
 	_Atomic uint64_t mbuf_alloc_failed;
 	_Atomic uint64_t arp_replies, icmp_replies, arp_requests, neigh_shared;
