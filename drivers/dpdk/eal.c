@@ -339,18 +339,21 @@ static void eal_drop_if_unused(void)
 
 static const struct rte_mempool_ops *tsan_ring(void)
 {
-	static const struct rte_mempool_ops *ring;
+	static _Atomic(const struct rte_mempool_ops *) ring;
+	const struct rte_mempool_ops *r = atomic_load(&ring);
 
-	if (!__atomic_load_n(&ring, __ATOMIC_ACQUIRE)) {
-		int i = rte_mempool_ops_table.num_ops;
+	if (!r) {
+		/* Registered by the ring mempool driver, which EAL loads. */
+		int i = (int)rte_mempool_ops_table.num_ops;
 
 		while (--i >= 0 && strcmp(rte_mempool_ops_table.ops[i].name, "ring_mp_mc"))
 			;
-		if (i >= 0)
-			__atomic_store_n(&ring, &rte_mempool_ops_table.ops[i],
-					 __ATOMIC_RELEASE);
+		if (i >= 0) {
+			r = &rte_mempool_ops_table.ops[i];
+			atomic_store(&ring, r);
+		}
 	}
-	return ring;
+	return r;
 }
 
 static int tsan_alloc(struct rte_mempool *mp)
