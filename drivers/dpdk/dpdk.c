@@ -60,6 +60,19 @@ struct rte_mbuf *keel__dpdk_alloc(struct keel__dpdk *d)
 
 /* -------------------------------------------------------------------- TX */
 
+/* The payload length of a UDP datagram keel made, or -1 for its other
+ * frames (ARP, ICMP echo replies): what rx/tx_packets count is datagrams,
+ * as on the other drivers. keel's IPv4 headers have no options. */
+static inline int udp_payload(const struct rte_mbuf *m)
+{
+	const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+
+	if (rte_pktmbuf_data_len(m) < KEEL_NET_UDP_HDRS || f[12] != 0x08 ||
+	    f[13] != 0x00 || f[23] != IPPROTO_UDP)
+		return -1;
+	return ((f[38] << 8) | f[39]) - 8;
+}
+
 void keel__dpdk_tx_flush(struct keel__dpdk *d)
 {
 	unsigned before = d->tx_count;
@@ -70,20 +83,34 @@ void keel__dpdk_tx_flush(struct keel__dpdk *d)
 				      memory_order_relaxed);
 	while (d->tx_count) {
 		unsigned head = d->tx_head, chunk = d->tx_count, sent, i;
-		uint64_t bytes = 0;
+		uint64_t bytes = 0, udp = 0, udp_bytes = 0;
+		int pl;
 
 		if (chunk > d->tx_mask + 1 - head)
 			chunk = d->tx_mask + 1 - head;
-		for (i = 0; i < chunk; i++)
+		for (i = 0; i < chunk; i++) {
 			bytes += rte_pktmbuf_pkt_len(d->txq[head + i]);
+			if ((pl = udp_payload(d->txq[head + i])) >= 0) {
+				udp++;
+				udp_bytes += (unsigned)pl;
+			}
+			KEEL__DPDK_TSAN(release, d->txq[head + i]);
+		}
 		sent = rte_eth_tx_burst(d->port_id, d->queue, &d->txq[head],
 					(uint16_t)chunk);
 		/* Only the frames not taken are still ours to look at. */
-		for (i = sent; i < chunk; i++)
+		for (i = sent; i < chunk; i++) {
 			bytes -= rte_pktmbuf_pkt_len(d->txq[head + i]);
+			if ((pl = udp_payload(d->txq[head + i])) >= 0) {
+				udp--;
+				udp_bytes -= (unsigned)pl;
+			}
+		}
 		KEEL__DSTAT_ADD(d, tx_bursts, 1);
 		KEEL__DSTAT_ADD(d, tx_frames, sent);
 		KEEL__DSTAT_ADD(d, tx_bytes, bytes);
+		KEEL__DSTAT_ADD(d, tx_udp, udp);
+		KEEL__DSTAT_ADD(d, tx_udp_bytes, udp_bytes);
 		d->tx_head = (head + sent) & d->tx_mask;
 		d->tx_count -= sent;
 		if (sent < chunk)
@@ -231,6 +258,7 @@ static int neigh_drain(struct keel__dpdk *d, uint64_t now)
 
 struct rx_tally {
 	unsigned udp, no_socket, multiseg;
+	uint64_t udp_bytes;
 };
 
 /* Queue a datagram on its socket, what net/ found in the mbuf's headroom;
@@ -259,6 +287,7 @@ static inline bool deliver(struct keel__dpdk *d, struct rte_mbuf *m,
 	if (KEEL__DPDK_UNLIKELY(!keel__sock_push(&s->sock, &g)))
 		return false;
 	t->udp++;
+	t->udp_bytes += r->payload_len;
 	return true;
 }
 
@@ -367,6 +396,7 @@ static unsigned rx_frames(struct keel__dpdk *d, struct rte_mbuf **pkts,
 	KEEL__DSTAT_ADD(d, rx_frames, n);
 	KEEL__DSTAT_ADD(d, rx_bytes, bytes);
 	KEEL__DSTAT_ADD(d, rx_udp, t.udp);
+	KEEL__DSTAT_ADD(d, rx_udp_bytes, t.udp_bytes);
 	if (KEEL__DPDK_UNLIKELY(t.no_socket | t.multiseg)) {
 		KEEL__DSTAT_ADD(d, rx_no_socket, t.no_socket);
 		KEEL__DSTAT_ADD(d, rx_multiseg, t.multiseg);
@@ -466,6 +496,8 @@ static int dpdk_poll(void *drv)
 	if (d->tx_count)
 		keel__dpdk_tx_flush(d);
 	n = rte_eth_rx_burst(d->port_id, d->queue, pkts, KEEL__DPDK_BURST);
+	for (unsigned i = 0; i < n; i++)
+		KEEL__DPDK_TSAN(acquire, pkts[i]);
 	tsc = rte_rdtsc();
 	if (n)
 		ev += rx_frames(d, pkts, n, keel__dpdk_ns(d, tsc));
@@ -692,10 +724,12 @@ static void dpdk_stats(void *drv, struct keel_driver_stats *out)
 		tx_net += ns.drops[i];
 #define LOAD(f) atomic_load_explicit(&s->f, memory_order_relaxed)
 	*out = (struct keel_driver_stats){
-		.rx_packets = LOAD(rx_frames),
-		.rx_bytes = LOAD(rx_bytes),
-		.tx_packets = LOAD(tx_frames),
-		.tx_bytes = LOAD(tx_bytes),
+		/* datagrams and their payload, as on the other drivers; the
+		 * port's frames (ARP, ICMP too) are in the xstats */
+		.rx_packets = LOAD(rx_udp),
+		.rx_bytes = LOAD(rx_udp_bytes),
+		.tx_packets = LOAD(tx_udp),
+		.tx_bytes = LOAD(tx_udp_bytes),
 		.rx_truncated = LOAD(rx_truncated),
 		.rx_dropped = rx_net + LOAD(rx_no_socket) + LOAD(rx_sock_full) +
 			      LOAD(rx_multiseg),
@@ -723,6 +757,10 @@ static void dpdk_xstats(void *drv, keel_xstat_fn *fn, void *arg)
 #define LOAD(f) atomic_load_explicit(&s->f, memory_order_relaxed)
 	fn(arg, "rx_bursts", LOAD(rx_bursts), 0);
 	fn(arg, "tx_bursts", LOAD(tx_bursts), 0);
+	fn(arg, "rx_frames", LOAD(rx_frames), 0);
+	fn(arg, "rx_frame_bytes", LOAD(rx_bytes), 0);
+	fn(arg, "tx_frames", LOAD(tx_frames), 0);
+	fn(arg, "tx_frame_bytes", LOAD(tx_bytes), 0);
 	fn(arg, "rx_udp", LOAD(rx_udp), 0);
 	fn(arg, "rx_no_socket", LOAD(rx_no_socket), KEEL_STAT_DROP);
 	fn(arg, "rx_sock_full", LOAD(rx_sock_full), KEEL_STAT_DROP);
@@ -760,6 +798,7 @@ static void stats_read(struct keel__dpdk *d, struct keel_dpdk_stats *out)
 		.tx_frames = LOAD(tx_frames),
 		.tx_bytes = LOAD(tx_bytes),
 		.rx_udp = LOAD(rx_udp),
+		.tx_udp = LOAD(tx_udp),
 		.rx_no_socket = LOAD(rx_no_socket),
 		.rx_sock_full = LOAD(rx_sock_full),
 		.rx_multiseg = LOAD(rx_multiseg),

@@ -326,6 +326,81 @@ static void eal_drop_if_unused(void)
 
 /* ------------------------------------------------------------- mempools */
 
+#if defined(__SANITIZE_THREAD__)
+/*
+ * Under ThreadSanitizer keel's pools use these ops: DPDK's default ring
+ * ("ring_mp_mc"), with each mbuf released as it goes into the shared ring
+ * (freed by one thread) and acquired as it comes out (allocated by
+ * another). That is the happens-before edge the ring gives; TSan cannot
+ * see it inside the uninstrumented library. Per mbuf, so two threads that
+ * touch one mbuf without handing it over are still reported.
+ */
+#define POOL_OPS "keel_tsan_ring"
+
+static const struct rte_mempool_ops *tsan_ring(void)
+{
+	static _Atomic(const struct rte_mempool_ops *) ring;
+	const struct rte_mempool_ops *r = atomic_load(&ring);
+
+	if (!r) {
+		/* Registered by the ring mempool driver, which EAL loads. */
+		int i = (int)rte_mempool_ops_table.num_ops;
+
+		while (--i >= 0 && strcmp(rte_mempool_ops_table.ops[i].name, "ring_mp_mc"))
+			;
+		if (i >= 0) {
+			r = &rte_mempool_ops_table.ops[i];
+			atomic_store(&ring, r);
+		}
+	}
+	return r;
+}
+
+static int tsan_alloc(struct rte_mempool *mp)
+{
+	return tsan_ring() ? tsan_ring()->alloc(mp) : -ENOTSUP;
+}
+
+static void tsan_free(struct rte_mempool *mp)
+{
+	tsan_ring()->free(mp);
+}
+
+static int tsan_enqueue(struct rte_mempool *mp, void *const *objs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		KEEL__DPDK_TSAN(release, objs[i]);
+	return tsan_ring()->enqueue(mp, objs, n);
+}
+
+static int tsan_dequeue(struct rte_mempool *mp, void **objs, unsigned n)
+{
+	int rc = tsan_ring()->dequeue(mp, objs, n);
+
+	for (unsigned i = 0; rc == 0 && i < n; i++)
+		KEEL__DPDK_TSAN(acquire, objs[i]);
+	return rc;
+}
+
+static unsigned tsan_count(const struct rte_mempool *mp)
+{
+	return tsan_ring()->get_count(mp);
+}
+
+static struct rte_mempool_ops tsan_ops = {
+	.name = POOL_OPS,
+	.alloc = tsan_alloc,
+	.free = tsan_free,
+	.enqueue = tsan_enqueue,
+	.dequeue = tsan_dequeue,
+	.get_count = tsan_count,
+};
+
+RTE_MEMPOOL_REGISTER_OPS(tsan_ops);
+#else
+#define POOL_OPS NULL /* the platform's best (rte_mbuf_best_mempool_ops) */
+#endif
+
 static struct rte_mempool *pool_get(uint16_t port, uint16_t queue, unsigned n,
 				    int socket)
 {
@@ -356,8 +431,9 @@ static struct rte_mempool *pool_get(uint16_t port, uint16_t queue, unsigned n,
 	 * other threads go to the ring. At most n / 1.5 (mempool's rule). */
 	cache = n >= 1024 ? 256 : n / 8;
 	snprintf(name, sizeof(name), "keel%u_p%uq%u", g.pool_gen++, port, queue);
-	mp = rte_pktmbuf_pool_create(name, n, cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				     socket);
+	mp = rte_pktmbuf_pool_create_by_ops(name, n, cache, 0,
+					    RTE_MBUF_DEFAULT_BUF_SIZE, socket,
+					    POOL_OPS);
 	if (!mp)
 		return NULL;
 	g.pools[g.npools++] = (struct pool_ent){ mp, port, queue, n, true };

@@ -120,7 +120,7 @@ static intptr_t null_body(void *frame, struct keel_cx *cx)
 	cr_assert_eq(st.port_rx_nombuf, 0, "mbufs always came back");
 	cr_assert_eq(st.mbuf_alloc_failed, 0);
 	keel_drv_dpdk.stats(keel_cx_driver(cx, &keel_drv_dpdk), &ds);
-	cr_assert_eq(ds.rx_packets, st.rx_frames);
+	cr_assert_eq(ds.rx_packets, 0, "frames, but not one datagram");
 	cr_assert_geq(ds.rx_dropped, st.rx_frames - st.net.rx_arp);
 	{
 		/* The drops by reason through the name/value reader. */

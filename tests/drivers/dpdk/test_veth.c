@@ -384,16 +384,23 @@ Test(veth, udp_echo_example_serves_the_peer, .fini = veth_teardown)
 		_exit(127);
 	}
 	pfd.fd = kfd;
-	/* Retry until it listens (EAL takes ~150 ms); every wait bounded. */
-	for (int i = 0; i < 50 && ok < 10; i++) {
+	/* Retry until it listens (EAL takes ~150 ms, seconds under TSan on a
+	 * loaded machine); echoes of earlier tries that come late are read
+	 * and skipped. Every wait bounded: 300 tries of at most 200 ms. */
+	for (int i = 0; i < 300 && ok < 10; i++) {
 		char msg[32];
+		ssize_t n;
 
 		snprintf(msg, sizeof(msg), "echo %d", ok);
 		peer_send(msg, strlen(msg));
-		if (poll(&pfd, 1, 200) == 1 &&
-		    recv(kfd, buf, sizeof(buf), 0) == (ssize_t)strlen(msg) &&
-		    memcmp(buf, msg, strlen(msg)) == 0)
-			ok++;
+		while (poll(&pfd, 1, 200) == 1 &&
+		       (n = recv(kfd, buf, sizeof(buf), 0)) >= 0) {
+			if (n == (ssize_t)strlen(msg) &&
+			    memcmp(buf, msg, strlen(msg)) == 0) {
+				ok++;
+				break;
+			}
+		}
 	}
 	kill(pid, SIGTERM);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);

@@ -80,6 +80,7 @@ static intptr_t echo_body(void *frame, struct keel_cx *cx)
 {
 	struct echo *f = frame;
 	struct keel_dpdk_stats st;
+	struct keel_driver_stats ds;
 	char text[KEEL_ADDR_STRLEN];
 
 	KEEL_BEGIN(f);
@@ -108,6 +109,17 @@ static intptr_t echo_body(void *frame, struct keel_cx *cx)
 	cr_assert_geq(st.arp_requests, 1, "keel asked who the peer is");
 	cr_assert_eq(st.net.tx_queued, 1, "the datagram waited for ARP");
 	cr_assert_eq(st.net.tx_released, 1);
+	/* rx/tx_packets count datagrams and their payload, as on the other
+	 * drivers; the ARP frames each way are frames only. */
+	keel_drv_dpdk.stats(keel_cx_driver(cx, &keel_drv_dpdk), &ds);
+	cr_assert_eq(ds.rx_packets, 1, "rx_packets %lu", (unsigned long)ds.rx_packets);
+	cr_assert_eq(ds.rx_bytes, 5);
+	cr_assert_eq(ds.tx_packets, 1, "tx_packets %lu", (unsigned long)ds.tx_packets);
+	cr_assert_eq(ds.tx_bytes, 5);
+	cr_assert_eq(st.tx_udp, 1);
+	cr_assert_geq(st.rx_frames, 2, "the datagram and the ARP reply");
+	cr_assert_geq(st.tx_frames, 2, "the ARP request and the echo");
+	cr_assert_eq(st.net.rx_arp + st.rx_udp, st.rx_frames, "nothing else came");
 	keel_udp_close(&f->s);
 	KEEL_END(f);
 }

@@ -66,9 +66,12 @@ extern const struct keel_driver_ops keel_drv_dpdk;
 struct keel_dpdk_stats {
 	uint64_t rx_bursts;	     /**< rx_burst calls that returned frames */
 	uint64_t tx_bursts;	     /**< tx_burst calls */
+	/** every frame of this queue, ARP and ICMP too, and their bytes
+	 * (keel_driver_stats' rx/tx_packets count datagrams) */
 	uint64_t rx_frames, rx_bytes;
 	uint64_t tx_frames, tx_bytes;
 	uint64_t rx_udp;	     /**< datagrams queued to a socket */
+	uint64_t tx_udp;	     /**< datagrams taken by tx_burst */
 	uint64_t rx_no_socket;	     /**< UDP to a port no socket of this worker has */
 	uint64_t rx_sock_full;	     /**< dropped: the socket's queue was full */
 	uint64_t rx_multiseg;	     /**< dropped: frame in several mbufs */
