@@ -13,7 +13,8 @@
 # fresh process: its median ns/op over SAMPLES samples. Per workload it
 # prints the median over the rounds of keel's and tokio's ns/op, and of the
 # per-round ratio tokio/keel (how many times keel is faster), each with its
-# min-max over the rounds. poll_reactor (keel_ready, a user-space source)
+# min-max over the rounds, and the fastest sample of each side over all
+# rounds (on a loaded machine the least disturbed one). poll_reactor (keel_ready, a user-space source)
 # has no tokio counterpart: n/a.
 #
 # Optional tooling: nothing in keel's build or tests uses it. It builds the
@@ -115,12 +116,16 @@ from statistics import median
 
 raw, names = sys.argv[1], sys.argv[2:]
 cells = {}  # (workload, runtime) -> {round: ns_per_op or None}
+best = {}   # (workload, runtime) -> the fastest sample of any round, ns/op
 ops = {}
 for line in open(raw):
     rnd, rt, obj = line.split(" ", 2)
     o = json.loads(obj)
     v = None if o.get("failed") else o["ns_per_op"]
     cells.setdefault((o["bench"], rt), {})[int(rnd)] = v
+    if v is not None:
+        b = o["min_ns"] / o["ops_per_iter"]
+        best[(o["bench"], rt)] = min(b, best.get((o["bench"], rt), b))
     if "op" in o:
         ops[o["bench"]] = o["op"]
 
@@ -134,8 +139,10 @@ def col(vals):
     return "%s [%s-%s]" % (fmt(median(vals)), fmt(min(vals)), fmt(max(vals)))
 
 print("ns per op: median over the rounds [min-max]; tokio/keel: median of "
-      "the rounds' ratios [min-max] (above 1: keel faster)")
-print(" %-22s %-11s %-24s %-24s %s" % ("workload", "op", "keel local", "tokio", "tokio/keel"))
+      "the rounds' ratios [min-max] (above 1: keel faster);\nbest: the fastest "
+      "sample of all rounds, keel / tokio (their ratio)")
+print(" %-22s %-11s %-24s %-24s %-22s %s" % ("workload", "op", "keel local", "tokio",
+                                           "tokio/keel", "best"))
 for w in names:
     k = cells.get((w, "keel"), {})
     t = cells.get((w, "tokio"), {})
@@ -144,6 +151,9 @@ for w in names:
           if ratios else "n/a")
     failed = sum(1 for d in (k, t) for v in d.values() if v is None)
     note = "  (%d failed runs)" % failed if failed else ""
-    print(" %-22s %-11s %-24s %-24s %s%s" % (w, ops.get(w, "?"), col(k.values()),
-                                             col(t.values()), rs, note))
+    bk, bt = best.get((w, "keel")), best.get((w, "tokio"))
+    bs = ("%s / %s (x %.2f)" % (fmt(bk), fmt(bt), bt / bk) if bk and bt
+          else fmt(bk) if bk else "n/a")
+    print(" %-22s %-11s %-24s %-24s %-22s %s%s" % (w, ops.get(w, "?"), col(k.values()),
+                                                  col(t.values()), rs, bs, note))
 EOF
