@@ -26,7 +26,7 @@
 #
 # usage: perf/tokio-compare.sh [BUILD_DIR]     (default build-rel)
 # env: ROUNDS (5), SAMPLES (11, per run), CPU (the last one),
-#      WORKLOADS (default: every keel-bench workload but smoke's first),
+#      WORKLOADS (default: every keel-bench workload),
 #      KEEP=FILE keeps the raw JSON lines (round, runtime, keel-bench's
 #      object) there.
 set -euo pipefail
@@ -110,6 +110,7 @@ printf 'tokio-compare: keel local (%s, buildtype=%s, %s) against tokio %s curren
 	"$tokio_version" "$(rustc --version 2>/dev/null | cut -d' ' -f1-2)"
 printf '%s, %s, %s rounds x %s samples, both on CPU %s; load average %s at start, %s at end\n' \
 	"$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -r)" "$rounds" "$samples" "$cpu" "$load0" "$load1"
+# shellcheck disable=SC2086 # $workloads is a list of names
 python3 - "$raw" $workloads <<'EOF'
 import json, sys
 from statistics import median
