@@ -14,7 +14,9 @@
 # usage: perf/callgrind.sh [BUILD_DIR] [RUNTIME...]
 #   BUILD_DIR  default: build
 #   RUNTIME    baseline, local, or SCHED/WORKERS such as pool/1
-#              (default: baseline local)
+#              (default: baseline local); tokio: the same workloads on
+#              tokio's current_thread runtime (perf/tokio, built by
+#              perf/tokio-compare.sh or cargo build --release there)
 # env: WORKLOADS (default "smoke notify_self spawn_many poll_reactor
 #      poll_reactor_fd yield_many ping_pong"), KEEP=DIR to keep the
 #      callgrind.out files there for callgrind_annotate.
@@ -25,6 +27,7 @@ build=${1:-build}
 runtimes=${*:-baseline local}
 workloads=${WORKLOADS:-smoke notify_self spawn_many poll_reactor poll_reactor_fd yield_many ping_pong}
 bench=$build/perf/keel-bench
+tokio_bench=$(dirname "$0")/tokio/target/release/keel-tokio-bench
 
 if [ ! -x "$bench" ]; then
 	echo "callgrind.sh: no $bench (build first: ninja -C $build)" >&2
@@ -34,6 +37,12 @@ if ! command -v valgrind >/dev/null 2>&1; then
 	echo "callgrind.sh: valgrind is not installed (apt-get install valgrind)" >&2
 	exit 2
 fi
+case " $runtimes " in *" tokio "*)
+	[ -x "$tokio_bench" ] || {
+		echo "callgrind.sh: no $tokio_bench (build it: perf/tokio-compare.sh, or cargo build --release in perf/tokio)" >&2
+		exit 2
+	} ;;
+esac
 out=${KEEP:-$(mktemp -d /tmp/keel-callgrind.XXXXXX)}
 mkdir -p "$out"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$out"' EXIT
@@ -49,10 +58,12 @@ count() { # WORKLOAD RUNTIME ITERS
 	*/*) sel="--sched=${2%/*} --workers=${2#*/} --no-baseline" ;;
 	*) sel="--sched=$2 --no-baseline" ;;
 	esac
+	prog=$bench
+	[ "$2" = tokio ] && prog=$tokio_bench sel=
 	f="$out/callgrind.out.$1.$(echo "$2" | tr / _).$3"
 	# shellcheck disable=SC2086 # $sel is a list of options
 	valgrind --tool=callgrind --callgrind-out-file="$f" \
-		"$bench" "$1" $sel --iters="$3" --samples=1 --warmup-ms=0 \
+		"$prog" "$1" $sel --iters="$3" --samples=1 --warmup-ms=0 \
 		--json >/dev/null 2>"$f.log" || {
 		echo "callgrind.sh: $1 on $2 failed, see $f.log" >&2
 		return 1
@@ -72,6 +83,10 @@ for w in $workloads; do
 	for r in $runtimes; do
 		if [ "$r" = baseline ] && "$bench" --list | grep -q "^  $w .*(no baseline)"; then
 			printf ' %10s' n/a
+			continue
+		fi
+		if [ "$r" = tokio ] && ! "$tokio_bench" --list | grep -q "^  $w "; then
+			printf ' %10s' n/a # poll_reactor: no tokio counterpart
 			continue
 		fi
 		if ! a=$(count "$w" "$r" $lo) || ! b=$(count "$w" "$r" $hi); then
