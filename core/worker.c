@@ -210,16 +210,10 @@ static size_t worker_run_tasks(struct keel_worker *w)
 }
 
 
-/* Poll the readiness sources and the drivers; \p idle: nothing is left to
- * run, so a driver whose park polls too is left to the park that follows
- * (*idle stays true; else it is cleared). */
-static size_t worker_poll_drivers(struct keel_worker *w, bool *idle)
+static size_t worker_poll_drivers(struct keel_worker *w)
 {
-	size_t events = keel__ready_fire(w);
+	size_t events = 0;
 
-	*idle = *idle && w->park_polls && !events && !worker_has_tasks(w);
-	if (*idle)
-		return 0;
 	for (unsigned i = 0; i < w->ndrv; i++) {
 		int n = w->drv[i].ops->poll(w->drv[i].impl);
 		if (n > 0)
@@ -423,7 +417,7 @@ void keel_worker_run(struct keel_worker *w, struct keel_join *until)
 	       !atomic_load_explicit(&w->stop, memory_order_relaxed) &&
 	       !atomic_load_explicit(&w->rt->shutdown, memory_order_relaxed)) {
 		size_t busy;
-		bool idle = true;
+		bool idle;
 
 		KEEL__COUNT(w, ticks, 1);
 		w->now = keel__worker_clock(w);
@@ -431,14 +425,17 @@ void keel_worker_run(struct keel_worker *w, struct keel_join *until)
 		busy += worker_drain_inbox(w);
 		if (w->rt->sched->tick)
 			busy += w->rt->sched->tick(w->rt->sched_impl, w);
-		busy += worker_poll_drivers(w, &idle);
+		busy += keel__ready_fire(w);
+		/* Nothing left to run and the park is the poll: the drivers are
+		 * left to the park, so a service that answers what one wake
+		 * brought waits once, not polls, ticks and then waits. */
+		idle = w->park_polls && !worker_has_tasks(w) &&
+		       !(until && keel_join_is_finished(until));
+		if (!idle)
+			busy += worker_poll_drivers(w);
 		busy += worker_fire_timers(w);
 		busy += worker_pass_shutdown(w);
-		/* Nothing happened, or the tasks that ran left nothing to run
-		 * and the park is the poll: a service that answers what one
-		 * wake brought waits once, not polls and then waits. */
-		if ((!busy || (idle && !(until && keel_join_is_finished(until)))) &&
-		    !worker_has_tasks(w))
+		if ((!busy || idle) && !worker_has_tasks(w))
 			worker_park(w);
 	}
 	atomic_store(&w->stop, false);

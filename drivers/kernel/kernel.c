@@ -59,7 +59,7 @@ void keel__kernel_want_wr(struct keel__kio *io, struct keel_cx *cx)
 {
 	/* Without the edge nothing would end the wait: the sender tries
 	 * again next tick instead (the error is as rare as ENOMEM). */
-	if (set_wr(io, true) < 0 && cx)
+	if (!io->wr_armed && set_wr(io, true) < 0 && cx)
 		keel_waker_wake_by_ref(keel_cx_waker(cx));
 }
 

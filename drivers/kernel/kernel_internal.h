@@ -113,7 +113,7 @@ struct keel__kernel {
  * \p d's worker's thread. 0 or -errno. */
 int keel__kernel_add(struct keel__kernel *d, struct keel__kio *io);
 
-/* Put EPOLLOUT in \p io's events, where it is not: a send found no room.
+/* Put EPOLLOUT in \p io's events, if it is not there: a send found no room.
  * A UDP socket (wr_lazy) has it only from then to the edge, so that the
  * room each sent datagram frees is not an edge that ends a park. */
 void keel__kernel_want_wr(struct keel__kio *io, struct keel_cx *cx);
@@ -145,7 +145,7 @@ static inline intptr_t keel__kernel_done(struct keel__kio *io, int dir,
 	if (errno != EAGAIN && errno != EWOULDBLOCK)
 		return errno > 0 ? -errno : -EIO;
 	keel_waker_register(&io->waker[dir], cx);
-	if (dir == KEEL__KIO_WR && !io->wr_armed)
+	if (dir == KEEL__KIO_WR)
 		keel__kernel_want_wr(io, cx);
 	return KEEL_PENDING;
 }

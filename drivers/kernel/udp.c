@@ -407,8 +407,7 @@ static intptr_t txq_flush(struct kernel_udp *u, struct keel_cx *cx)
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			if (cx)
 				keel_waker_register(&u->io.waker[KEEL__KIO_WR], cx);
-			if (!u->io.wr_armed)
-				keel__kernel_want_wr(&u->io, cx);
+			keel__kernel_want_wr(&u->io, cx);
 			rc = KEEL_PENDING;
 			break;
 		}
