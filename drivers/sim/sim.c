@@ -638,11 +638,7 @@ static int sim_create(struct keel_worker *w, const char *args, void **out)
 	struct sim *d;
 	int rc;
 
-	if (keel_worker_migrating(w)) {
-		keel_log(KEEL_LOG_ERROR, "keel: sim: runs on the affine schedulers only "
-				"(local, shard), not on a migrating one");
-		return -ENOTSUP;
-	}
+	(void)w; /* one network per worker: sockets are owned where they open */
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;

@@ -384,10 +384,119 @@ Test(sim, bad_specs_name_the_option)
 	}
 }
 
-Test(sim, refuses_migrating_schedulers)
-{
-	struct keel_config cfg = { .sched = "pool", .workers = 2, .driver = "sim" };
-	struct keel_runtime *rt;
+/* ------------------------------------------- on the migrating schedulers */
 
-	cr_assert_eq(keel_runtime_create(&cfg, &rt), -ENOTSUP);
+/*
+ * pool and steal: a task's sockets belong to the worker that opened them,
+ * and each worker has its own network. Clients spawned anywhere (and
+ * moved about by the scheduler between awaits) each talk to their
+ * worker's echo host through faults; every request is answered, and every
+ * client reads the counters of the network its socket is on.
+ */
+#define CLIENTS 8
+#define CLIENT_REQS 40
+
+struct client {
+	struct keel_co co;
+	struct keel_udp s;
+	struct keel_timer t;
+	struct keel_addr echo, from;
+	unsigned i, tries;
+	intptr_t r;
+	char req[32], in[64];
+	struct keel_sim_stats st;
+};
+
+static intptr_t client_body(void *frame, struct keel_cx *cx)
+{
+	struct client *f = frame;
+	struct keel_addr any = addr("0.0.0.0", 0);
+
+	KEEL_BEGIN(f);
+	f->echo = addr(ECHO, ECHO_PORT);
+	if (keel_udp_bind(cx, &f->s, &any, NULL) != 0)
+		KEEL_RETURN(f, -1);
+	for (f->i = 0; f->i < CLIENT_REQS; f->i++) {
+		snprintf(f->req, sizeof(f->req), "request %u", f->i);
+		for (f->tries = 0; f->tries < 100; f->tries++) {
+			KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->s, f->req,
+							     strlen(f->req), &f->echo));
+			if (f->r != (intptr_t)strlen(f->req))
+				KEEL_RETURN(f, -2);
+			KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->t, 50 * KEEL_MS,
+					keel_udp_recv_from(cx, &f->s, f->in,
+							   sizeof(f->in) - 1, &f->from)));
+			if (f->r >= 0) {
+				f->in[f->r] = '\0';
+				if (!strcmp(f->in, f->req))
+					break;
+				continue; /* a late duplicate: send again */
+			}
+			if (f->r != -ETIMEDOUT)
+				KEEL_RETURN(f, -3);
+		}
+		if (f->tries == 100)
+			KEEL_RETURN(f, -4);
+	}
+	/* the counters of this socket's network: it saw our requests */
+	if (keel_sim_stats_get(cx, &f->st) != 0 || f->st.sent < CLIENT_REQS ||
+	    f->st.echoed == 0)
+		KEEL_RETURN(f, -5);
+	keel_udp_close(&f->s);
+	KEEL_END(f);
+}
+
+static void client_drop(void *frame)
+{
+	struct client *f = frame;
+
+	keel_udp_close(&f->s); /* idempotent */
+}
+
+struct spread {
+	struct keel_co co;
+	struct keel_group g;
+	unsigned i;
+	intptr_t r;
+};
+
+static intptr_t spread_body(void *frame, struct keel_cx *cx)
+{
+	struct spread *f = frame;
+
+	KEEL_BEGIN(f);
+	for (f->i = 0; f->i < CLIENTS; f->i++) {
+		struct client c = { 0 };
+
+		if (keel_group_spawn(cx, &f->g, client_body, client_drop, &c, sizeof(c)) < 0)
+			KEEL_RETURN(f, -100);
+	}
+	KEEL_AWAIT(f, f->r, keel_group_join(cx, &f->g));
+	keel_group_destroy(&f->g);
+	KEEL_RETURN(f, f->r);
+	KEEL_END(f);
+}
+
+static void on_migrating(const char *sched)
+{
+	struct keel_config cfg = { .sched = sched, .workers = 2,
+				   .driver = "sim:loss=0.1,dup=0.1,reorder=0.1,echo=" ECHO ":7" };
+	struct keel_runtime *rt;
+	struct spread f = { 0 };
+	int rc = keel_runtime_create(&cfg, &rt);
+
+	cr_assert_eq(rc, 0, "%s: %s", sched, keel_strerror(rc));
+	cr_assert_eq(keel_runtime_block_on(rt, spread_body, NULL, &f, sizeof(f)), 0,
+		     "%s: a client failed", sched);
+	keel_runtime_destroy(rt);
+}
+
+Test(sim, pool_clients_each_on_their_workers_network)
+{
+	on_migrating("pool");
+}
+
+Test(sim, steal_clients_each_on_their_workers_network)
+{
+	on_migrating("steal");
 }

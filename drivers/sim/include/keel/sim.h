@@ -33,9 +33,10 @@
  * ...) is folded into a trace hash: the same seed gives the same hash,
  * printed at exit with --stats and read with keel_sim_stats_get.
  *
- * One network per worker, touched only by that worker: the driver runs on
- * the affine schedulers (local, shard) and refuses the migrating ones
- * (pool, steal) with -ENOTSUP. On shard, each worker has its own network.
+ * One network per worker, touched only by that worker. A socket belongs to
+ * the worker that opened it, so on pool and steal a task's socket
+ * operations run there (core moves the task home); sockets that talk to
+ * each other must be opened on one worker (in one task, or keel_spawn_on).
  */
 #ifndef KEEL_SIM_H
 #define KEEL_SIM_H
