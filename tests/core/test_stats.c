@@ -170,8 +170,17 @@ Test(stats, read_from_another_thread_while_tasks_move, .timeout = 60)
 	cr_assert_leq(rd.max_live, CHILDREN + 1, "tasks alive %llu > spawned",
 		      (unsigned long long)rd.max_live);
 
-	/* All joined: the counts add up whichever worker did what. */
-	keel_stats_read(rd.rt, see, &s);
+	/* All joined: the counts add up whichever worker did what. A
+	 * worker adds its polls at the end of a run, so another worker may
+	 * still be inside the run that polled a child: wait for it, with a
+	 * bound (the counters never go back, checked above). */
+	for (int tries = 0;; tries++) {
+		s = (struct seen){ 0 };
+		keel_stats_read(rd.rt, see, &s);
+		if (s.polls >= (uint64_t)CHILDREN * YIELDS || tries == 5000)
+			break;
+		usleep(1000);
+	}
 	cr_assert(s.live_seen);
 	cr_assert_eq(s.workers, cfg.workers ? cfg.workers : s.workers);
 	cr_assert_eq(s.spawns, CHILDREN + 1);

@@ -11,7 +11,10 @@
  * runtime-wide values (tasks alive). Workers write their counters with
  * relaxed atomic stores, each counter by one thread, so a reader sees each
  * value whole and never slows a worker down; two counters read one after
- * the other are not a snapshot of one instant.
+ * the other are not a snapshot of one instant. A worker adds up its polls
+ * in a register and stores them once per run of its queue, so `polls` may
+ * be a run behind the tasks it polled (a self-wake costs ~80 instructions:
+ * one store more per poll would be felt).
  *
  * KEEL_MAIN programs print them with --stats (at exit) and --stats=INTERVAL
  * (one line of rates per interval), and serve them in the Prometheus text
