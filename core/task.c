@@ -145,9 +145,13 @@ void keel__task_free(struct keel_task *t)
 	pthread_mutex_unlock(&w->inbox_lock);
 }
 
+/* The last holder frees without a read-modify-write: a count of one that
+ * the caller holds cannot grow (a reference is only cloned from a held
+ * one), and the acquire reads every other holder's last release. */
 void keel__task_release(struct keel_task *t)
 {
-	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 ||
+	    atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
 		keel__task_free(t);
 }
 
@@ -425,6 +429,18 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 		KEEL__COUNT(w, cancelled, 1);
 	else
 		KEEL__COUNT(w, completed, 1);
+	/* Ours is the only reference (no join handle, no waker left, which
+	 * a detached task's end usually is): nobody can look at the task
+	 * again, so there is no result to publish and no joiner to wake.
+	 * (The root task is always joined.) DONE still: a block freed from
+	 * another thread waits on its worker's freeq, and teardown must
+	 * not finish it again. */
+	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1) {
+		atomic_store_explicit(&t->state, KEEL__T_RUNNING | KEEL__T_DONE,
+				      memory_order_relaxed);
+		keel__task_free(t);
+		return;
+	}
 	keel__spin_lock(&t->join_lock);
 	/* A plain store: other threads write no bit but NOTIFIED now, which
 	 * a finished task drops (a compare-and-swap against this fails). */
