@@ -138,6 +138,8 @@ struct serve_state {
 	struct keel_waker service; /* the service task, until an error */
 	unsigned refs;		   /* loops, the service, the caller */
 	bool caller_ref;
+	keel_drop_fn *release;	   /* called on ctx with the last ref */
+	void *ctx;
 };
 
 static void state_unref(struct serve_state *st, bool caller)
@@ -159,6 +161,8 @@ static void state_unref(struct serve_state *st, bool caller)
 	keel_waker_drop(&st->caller);
 	keel_waker_drop(&st->service);
 	pthread_mutex_destroy(&st->lock);
+	if (st->release) /* no loop is left to call fn */
+		st->release(st->ctx);
 	free(st);
 }
 
@@ -375,6 +379,14 @@ intptr_t keel_udp_serve(struct keel_cx *cx, struct keel_addr *addr,
 			const struct keel_udp_opts *opts, keel_udp_serve_fn *fn,
 			void *ctx, struct keel_join **join)
 {
+	return keel_udp_serve_owned(cx, addr, opts, fn, ctx, NULL, join);
+}
+
+intptr_t keel_udp_serve_owned(struct keel_cx *cx, struct keel_addr *addr,
+			      const struct keel_udp_opts *opts,
+			      keel_udp_serve_fn *fn, void *ctx,
+			      keel_drop_fn *release, struct keel_join **join)
+{
 	struct serve_main m = { 0 };
 	struct serve_state *st;
 	int rc;
@@ -407,8 +419,10 @@ intptr_t keel_udp_serve(struct keel_cx *cx, struct keel_addr *addr,
 		pthread_mutex_destroy(&st->lock);
 		free(st);
 		*join = NULL;
-		return rc;
+		return rc; /* not started: ctx stays the caller's */
 	}
+	st->release = release;
+	st->ctx = ctx;
 	*addr = m.init.addr;
 	return serve_wait_bound(*join, cx);
 }

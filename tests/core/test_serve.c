@@ -77,6 +77,96 @@ KEEL_TEST(serve, a_bind_refused_comes_back, struct spread)
 	KEEL_END(f);
 }
 
+/* keel_udp_serve_owned: the service owns its ctx, and lets go of it once,
+ * after the last loop has ended, never while fn can still be called. */
+static struct owned {
+	atomic_bool released;
+	atomic_int releases, calls, calls_after;
+} own;
+
+static ssize_t owned_echo(void *ctx, struct keel_udp_dgram *req)
+{
+	struct owned *o = ctx;
+
+	atomic_fetch_add(&o->calls, 1);
+	if (atomic_load(&o->released))
+		atomic_fetch_add(&o->calls_after, 1);
+	return (ssize_t)req->len;
+}
+
+static void owned_release(void *ctx)
+{
+	struct owned *o = ctx;
+
+	atomic_store(&o->released, true);
+	atomic_fetch_add(&o->releases, 1);
+}
+
+struct owned_run {
+	struct keel_co co;
+	struct keel_addr addr, any, from;
+	struct keel_join *svc;
+	struct keel_udp client;
+	struct keel_timer t;
+	unsigned spin;
+	intptr_t r;
+	char buf[8];
+};
+
+KEEL_TEST(serve, owned_ctx_is_released_after_the_last_loop, struct owned_run)
+{
+	int fd;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+
+	KEEL_BEGIN(f);
+	atomic_store(&own.released, false); /* the TSan runner: one process */
+	atomic_store(&own.releases, 0);
+	atomic_store(&own.calls, 0);
+	atomic_store(&own.calls_after, 0);
+
+	/* Not started (the port is taken): ctx stays the caller's. */
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	cr_assert_eq(keel_addr_from("127.0.0.1", ntohs(sin.sin_port), &f->addr), 0);
+	f->r = keel_udp_serve_owned(cx, &f->addr, NULL, owned_echo, &own,
+				    owned_release, &f->svc);
+	close(fd);
+	cr_assert_eq(f->r, -EADDRINUSE, "got %s", keel_strerror(f->r));
+	cr_assert_null(f->svc);
+	cr_assert_eq(atomic_load(&own.releases), 0, "a service that never started released ctx");
+
+	/* Started: it serves, then is cancelled; ctx goes back once. */
+	cr_assert_eq(keel_addr_from("127.0.0.1", 0, &f->addr), 0);
+	KEEL_AWAIT(f, f->r, keel_udp_serve_owned(cx, &f->addr, NULL, owned_echo,
+						 &own, owned_release, &f->svc));
+	cr_assert_eq(f->r, 0, "serve: %s", keel_strerror(f->r));
+	cr_assert_eq(keel_addr_from("127.0.0.1", 0, &f->any), 0);
+	cr_assert_eq(keel_udp_bind(cx, &f->client, &f->any, NULL), 0);
+	for (f->spin = 0; f->spin < 50; f->spin++) { /* loopback: no loss, but bounded */
+		KEEL_AWAIT(f, f->r, keel_udp_send_to(cx, &f->client, "ping", 4, &f->addr));
+		cr_assert_eq(f->r, 4);
+		KEEL_AWAIT(f, f->r, keel_timeout(cx, &f->t, 100 * KEEL_MS,
+				keel_udp_recv_from(cx, &f->client, f->buf, sizeof(f->buf), &f->from)));
+		if (f->r == 4)
+			break;
+	}
+	cr_assert_eq(f->r, 4, "the service answered");
+	cr_assert_not(atomic_load(&own.released), "released while serving");
+	keel_join_abort(f->svc);
+	f->svc = NULL;
+	for (f->spin = 0; !atomic_load(&own.released) && f->spin < 5000; f->spin++)
+		KEEL_AWAIT(f, f->r, keel_sleep_for(cx, &f->t, KEEL_MS));
+	cr_assert(atomic_load(&own.released), "ctx released after the loops ended");
+	cr_assert_eq(atomic_load(&own.releases), 1);
+	cr_assert_geq(atomic_load(&own.calls), 1);
+	cr_assert_eq(atomic_load(&own.calls_after), 0, "fn called after release");
+	keel_udp_close(&f->client);
+	KEEL_END(f);
+}
+
 /* ------------------------------------------------------ placing tasks */
 
 static atomic_uint ran_on[FLOWS_WMAX];

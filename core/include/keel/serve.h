@@ -71,9 +71,10 @@ struct keel_udp_dgram {
  * Called on every worker, possibly at the same time: \p ctx is shared,
  * per-worker state is indexed by req->worker. It must not block. \p ctx
  * must outlive the service's loops, which end on their own workers after
- * the service is cancelled, possibly after its canceller is gone: keep it
- * until the runtime is destroyed (examples/dns, whose zones must be freed
- * earlier, runs loops of its own that hold a reference each).
+ * the service is cancelled, possibly after its canceller is gone: with
+ * keel_udp_serve keep it until the runtime is destroyed, or hand it to
+ * the service with keel_udp_serve_owned, which releases it after the
+ * last loop.
  */
 typedef ssize_t keel_udp_serve_fn(void *ctx, struct keel_udp_dgram *req);
 
@@ -107,6 +108,20 @@ intptr_t keel_udp_serve(struct keel_cx *cx, struct keel_addr *addr,
 			const struct keel_udp_opts *opts,
 			keel_udp_serve_fn *fn, void *ctx,
 			struct keel_join **join);
+
+/**
+ * keel_udp_serve that owns \p ctx once started: \p release (may be NULL)
+ * is called on it exactly once, after the service task and every loop
+ * have ended (so \p fn is never called again) and the caller has its
+ * answer, on the thread of whichever let go last (a worker's, or the one
+ * destroying the runtime). A call that fails before the service started
+ * (\p *join NULL after it) does not call it: \p ctx is still the caller's.
+ * Await it by calling it again, as keel_udp_serve.
+ */
+intptr_t keel_udp_serve_owned(struct keel_cx *cx, struct keel_addr *addr,
+			      const struct keel_udp_opts *opts,
+			      keel_udp_serve_fn *fn, void *ctx,
+			      keel_drop_fn *release, struct keel_join **join);
 
 #ifdef __cplusplus
 }
