@@ -10,6 +10,7 @@
 #include <keel/list.h>
 #include <keel/ready.h>
 #include <keel/sched.h>
+#include <keel/stats.h>
 #include <keel/task.h>
 #include <keel/time.h>
 #include <pthread.h>
@@ -186,12 +187,7 @@ struct keel_worker_stats {
 	_Atomic uint64_t leaked; /* tasks reclaimed at teardown, never joined */
 };
 
-#define KEEL__COUNT(w, field, n)                                               \
-	atomic_store_explicit(&(w)->stats.field,                               \
-			      atomic_load_explicit(&(w)->stats.field,          \
-						   memory_order_relaxed) +     \
-				      (uint64_t)(n),                           \
-			      memory_order_relaxed)
+#define KEEL__COUNT(w, field, n) KEEL_STAT_ADD((w)->stats.field, n)
 
 struct keel_worker {
 	struct keel_runtime *rt;

@@ -10,6 +10,7 @@
 #define KEEL_NET_INTERNAL_H
 
 #include <keel/net.h>
+#include <keel/stats.h>
 
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -112,11 +113,7 @@ struct keel__plist {
 /* The counters are written by the instance's owner only and read from
  * any thread (a runtime's --stats, --metrics): relaxed atomic accesses,
  * plain moves on x86, seen by ThreadSanitizer for what they are. */
-#define NET_ADD(n, field, v)                                                   \
-	__atomic_store_n(&(n)->stats.field,                                    \
-			 __atomic_load_n(&(n)->stats.field, __ATOMIC_RELAXED) + \
-				 (v),                                          \
-			 __ATOMIC_RELAXED)
+#define NET_ADD(n, field, v) KEEL_STAT_ADD((n)->stats.field, v)
 #define NET_COUNT(n, field) NET_ADD(n, field, 1)
 
 struct keel_net {

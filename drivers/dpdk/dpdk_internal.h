@@ -22,6 +22,7 @@
 #include <keel/list.h>
 #include <keel/log.h>
 #include <keel/net.h>
+#include <keel/stats.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -158,12 +159,7 @@ struct keel__dpdk_counters {
 	_Atomic uint64_t polls, events, parks, wakeups;
 };
 
-#define KEEL__DSTAT_ADD(d, field, n)                                           \
-	atomic_store_explicit(                                                 \
-		&(d)->stats.field,                                             \
-		atomic_load_explicit(&(d)->stats.field, memory_order_relaxed) + \
-			(uint64_t)(n),                                         \
-		memory_order_relaxed)
+#define KEEL__DSTAT_ADD(d, field, n) KEEL_STAT_ADD((d)->stats.field, n)
 
 #define KEEL__NET_STATS_WORDS (sizeof(struct keel_net_stats) / sizeof(uint64_t))
 

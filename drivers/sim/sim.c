@@ -21,6 +21,7 @@
 #include <keel/log.h>
 #include <keel/runtime.h>
 #include <keel/sim.h>
+#include <keel/stats.h>
 #include <keel/time.h>
 
 #include <arpa/inet.h>
@@ -63,10 +64,7 @@ struct sim_sock {
 
 /* Counters written by the sim's worker only, read from any thread
  * (keel_stats_read): relaxed atomic accesses, plain moves on x86. */
-#define DS_ADD(d, field, v)                                                    \
-	__atomic_store_n(&(d)->ds.field,                                       \
-			 __atomic_load_n(&(d)->ds.field, __ATOMIC_RELAXED) + (v), \
-			 __ATOMIC_RELAXED)
+#define DS_ADD(d, field, v) KEEL_STAT_ADD((d)->ds.field, v)
 
 struct sim {
 	uint64_t rng;

@@ -28,6 +28,7 @@
 #include <keel/list.h>
 #include <keel/log.h>
 #include <keel/net.h>
+#include <keel/stats.h>
 #include <keel/xdp.h>
 
 #include <errno.h>
@@ -97,12 +98,7 @@ struct keel__xdp_counters {
 	_Atomic uint64_t fill_short, fill_kicks, neigh_asks, neigh_updates;
 };
 
-#define KEEL__XSTAT_ADD(d, field, n)                                           \
-	atomic_store_explicit(                                                 \
-		&(d)->stats.field,                                             \
-		atomic_load_explicit(&(d)->stats.field, memory_order_relaxed) + \
-			(uint64_t)(n),                                         \
-		memory_order_relaxed)
+#define KEEL__XSTAT_ADD(d, field, n) KEEL_STAT_ADD((d)->stats.field, n)
 
 struct keel__xdp_udp;
 

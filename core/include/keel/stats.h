@@ -105,6 +105,22 @@ void keel_counter_add(struct keel_counter *c, uint64_t n);
 /** The sum of \p c's slots (any thread). */
 uint64_t keel_counter_value(const struct keel_counter *c);
 
+/**
+ * Add \p n to \p counter (an lvalue: a uint64_t or _Atomic uint64_t
+ * field) that one thread writes and any thread reads: a relaxed load and
+ * a relaxed store, plain moves on x86 with no locked instruction, seen by
+ * ThreadSanitizer for what they are. Readers load it relaxed
+ * (KEEL_STAT_LOAD). Every counter keel_stats_read reports is kept so.
+ */
+#define KEEL_STAT_ADD(counter, n)                                              \
+	__atomic_store_n(&(counter),                                           \
+			 __atomic_load_n(&(counter), __ATOMIC_RELAXED) +       \
+				 (uint64_t)(n),                                \
+			 __ATOMIC_RELAXED)
+
+/** Read a counter kept with KEEL_STAT_ADD, from any thread. */
+#define KEEL_STAT_LOAD(counter) __atomic_load_n(&(counter), __ATOMIC_RELAXED)
+
 #ifdef __cplusplus
 }
 #endif
