@@ -86,7 +86,10 @@ struct keel_task {
 				     migrating: set by its poller. */
 	keel_poll_fn *poll;
 	keel_drop_fn *drop;
-	atomic_int_fast64_t refs;
+	atomic_int_fast64_t refs;    /* holders, spare ones included */
+	uint32_t spare;		     /* affine, owner thread only: references
+					given back while it runs, counted in
+					refs, kept for the next clone */
 	atomic_uint state;	     /* KEEL__T_* */
 	atomic_bool cancel;	     /* keel_join_cancel was called */
 	uint8_t cls;		     /* cache class */

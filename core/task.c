@@ -155,9 +155,41 @@ void keel__task_release(struct keel_task *t)
 		keel__task_free(t);
 }
 
+/*
+ * Spare references: an affine task's waker is cloned into a slot when it
+ * waits and dropped (or woken and dropped) when the slot fires, on its own
+ * worker's thread, once per wait. There the reference goes back to
+ * t->spare, a plain count still included in refs, and the next clone takes
+ * it: no locked instruction per wait. Only while the task is unfinished
+ * (its own reference keeps refs above the spares), and only on its
+ * worker's thread, where it also completes; completion gives the spares
+ * back to refs.
+ */
+static inline bool spare_here(const struct keel_task *t)
+{
+	const struct keel_worker *w = keel__tls_worker;
+
+	return w == t->worker && !w->shared;
+}
+
 static void task_retain(struct keel_task *t)
 {
+	if (t->spare && spare_here(t)) {
+		t->spare--;
+		return;
+	}
 	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+/* Drop a waker's reference: a spare while the task runs on. */
+static void task_put(struct keel_task *t)
+{
+	if (spare_here(t) &&
+	    !(atomic_load_explicit(&t->state, memory_order_relaxed) & KEEL__T_DONE)) {
+		t->spare++;
+		return;
+	}
+	keel__task_release(t);
 }
 
 /* ------------------------------------------------------------ scheduling */
@@ -251,7 +283,7 @@ static void waker_wake_by_ref(void *data)
 static void waker_wake(void *data)
 {
 	waker_wake_by_ref(data);
-	keel__task_release(data);
+	task_put(data);
 }
 
 static void *waker_clone(void *data)
@@ -262,7 +294,7 @@ static void *waker_clone(void *data)
 
 static void waker_drop(void *data)
 {
-	keel__task_release(data);
+	task_put(data);
 }
 
 const struct keel_waker_ops keel__task_waker_ops = {
@@ -326,6 +358,7 @@ static struct keel_task *task_new(struct keel_worker *from,
 	t->result = 0;
 	t->join_waker = (struct keel_waker){ 0 };
 	atomic_init(&t->refs, joined ? 2 : 1);
+	t->spare = 0;
 	atomic_init(&t->state, KEEL__T_SCHEDULED);
 	atomic_init(&t->cancel, false);
 	atomic_flag_clear(&t->join_lock.f);
@@ -417,6 +450,7 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 {
 	struct keel_list *n;
 	struct keel_waker jw;
+	uint32_t spare;
 
 	while ((n = t->timers.next) != &t->timers)
 		keel_timer_stop(KEEL_CONTAINER_OF(n, struct keel_timer, task_link));
@@ -435,7 +469,9 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 	 * (The root task is always joined.) DONE still: a block freed from
 	 * another thread waits on its worker's freeq, and teardown must
 	 * not finish it again. */
-	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1) {
+	spare = t->spare; /* its worker's thread, or teardown's */
+	t->spare = 0;
+	if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 + spare) {
 		atomic_store_explicit(&t->state, KEEL__T_RUNNING | KEEL__T_DONE,
 				      memory_order_relaxed);
 		keel__task_free(t);
@@ -452,6 +488,8 @@ static void task_complete(struct keel_worker *w, struct keel_task *t,
 	keel_waker_wake(&jw);
 	if (t->root && w != w->rt->home)
 		keel__worker_unpark(w->rt->home);
+	if (spare)
+		atomic_fetch_sub_explicit(&t->refs, spare, memory_order_relaxed);
 	keel__task_release(t);
 }
 
