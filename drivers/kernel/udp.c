@@ -37,10 +37,15 @@
  * into free pool buffers (the one copy is the kernel's, as with recv_from)
  * and lends them; send_lent sends from them and takes back those sent.
  * An echo server that replies in place thus moves each payload through
- * user space without a copy of its own. A lent packet is recognised by
- * priv[0] (its buffer's index) and priv[1] (its socket), so a packet that
- * is not, or no longer, lent by this socket is refused rather than
- * corrupting the pool.
+ * user space without a copy of its own. A lent packet is recognised as
+ * the bypass drivers' are (drivers/common/sock.h): priv[0] is its
+ * buffer's index, priv[1] a ticket drawn at each lend and kept with the
+ * buffer, and its data must lie in that buffer (which tells one socket's
+ * packets from another's). So a packet that this socket does not lend
+ * now (another socket's, one sent or released, or a stale copy of one
+ * whose buffer was lent again) is refused by send_lent (-EINVAL) and left
+ * alone by release, rather than corrupting the pool; a packet listed
+ * twice in one send_lent is refused (-EINVAL) and nothing is sent.
  *
  * Every op runs on the thread of the worker that owns the socket (core
  * sees to it), so nothing here takes a lock.
@@ -83,6 +88,14 @@ struct udp_txq {
 	unsigned char arena[TXQ_LEN * KEEL__KERNEL_SLOT];
 };
 
+/* A pool buffer's lending: the ticket of the packet that has it (0: not
+ * lent), and the send_lent call that last checked it (a packet listed
+ * twice in one call is found by it). */
+struct pool_lent {
+	uintptr_t ticket;
+	uint64_t mark;
+};
+
 struct kernel_udp {
 	struct keel__kio io; /* first: epoll's data.ptr points here too */
 	int family;
@@ -97,8 +110,10 @@ struct kernel_udp {
 	/* Zero-copy pool, allocated at the first recv_lend. */
 	unsigned char *bufs; /* nbufs * bufsize bytes */
 	uint16_t *free_idx;  /* stack of free buffer indices */
-	uint8_t *lent;	     /* per buffer: 1 while the application has it */
+	struct pool_lent *lent; /* per buffer */
 	unsigned nbufs, bufsize, nfree;
+	uintptr_t ticket; /* the last one drawn */
+	uint64_t checks;  /* send_lent calls checked (pool_lent.mark) */
 	struct keel__ksrc src; /* the reader's: sources not answered */
 };
 
@@ -681,7 +696,7 @@ static int pool_init(struct kernel_udp *u)
 	unsigned nb = u->io.drv->lend_bufs, bs = u->io.drv->lend_bufsize;
 	unsigned char *bufs = malloc((size_t)nb * bs);
 	uint16_t *free_idx = malloc(nb * sizeof(*free_idx));
-	uint8_t *lent = calloc(nb, 1);
+	struct pool_lent *lent = calloc(nb, sizeof(*lent));
 
 	if (!bufs || !free_idx || !lent) {
 		free(bufs);
@@ -718,36 +733,49 @@ static unsigned char *pool_buf(const struct kernel_udp *u, unsigned idx)
 	return u->bufs + (size_t)idx * u->bufsize;
 }
 
-/* Whether \p p is a packet this socket lent and has not taken back, with
- * its payload inside its buffer. */
+/* Whether \p p is a packet this socket lends now: its buffer's ticket is
+ * the packet's (not a stale copy's), and its data is in that buffer (not
+ * another socket's packet, whose index and ticket may be the same). Only
+ * the pool is read, not the memory \p p points to. */
 static bool pool_owns(const struct kernel_udp *u, const struct keel_pkt *p)
 {
 	uintptr_t idx = p->priv[0];
+	const unsigned char *base, *data = p->data;
 
-	return p->priv[1] == (uintptr_t)u && idx < u->nbufs && u->lent[idx];
+	if (idx >= u->nbufs || !p->priv[1] || u->lent[idx].ticket != p->priv[1])
+		return false;
+	base = pool_buf(u, (unsigned)idx);
+	/* compared as integers: data may point anywhere */
+	return (uintptr_t)data >= (uintptr_t)base &&
+	       (uintptr_t)data - (uintptr_t)base <= u->bufsize;
 }
 
 /* What send_lent refuses in \p p, as the bypass drivers do
  * (drivers/common/sock.h): -EINVAL, a packet this socket does not lend
- * (or whose data left its buffer); -EMSGSIZE, one grown past the buffer's
- * end (data may move within it); else 0. */
-static int pool_check(const struct kernel_udp *u, const struct keel_pkt *p)
+ * now, or one already listed in this call (\p u->checks numbers it);
+ * -EMSGSIZE, one grown past the buffer's end (data may move within it);
+ * else 0. */
+static int pool_check(struct kernel_udp *u, const struct keel_pkt *p)
 {
-	const unsigned char *base, *data = p->data;
+	struct pool_lent *l;
+	size_t off;
 
 	if (!pool_owns(u, p))
 		return -EINVAL;
-	base = pool_buf(u, (unsigned)p->priv[0]);
-	if (data < base || (size_t)(data - base) > u->bufsize)
-		return -EINVAL;
-	return p->len > u->bufsize - (size_t)(data - base) ? -EMSGSIZE : 0;
+	l = &u->lent[p->priv[0]];
+	if (l->mark == u->checks)
+		return -EINVAL; /* listed twice */
+	l->mark = u->checks;
+	off = (size_t)((const unsigned char *)p->data -
+		       pool_buf(u, (unsigned)p->priv[0]));
+	return p->len > u->bufsize - off ? -EMSGSIZE : 0;
 }
 
 static void pool_put(struct kernel_udp *u, struct keel_pkt *p)
 {
 	unsigned idx = (unsigned)p->priv[0];
 
-	u->lent[idx] = 0;
+	u->lent[idx].ticket = 0;
 	u->free_idx[u->nfree++] = (uint16_t)idx;
 	p->data = NULL;
 	p->len = p->cap = 0;
@@ -821,8 +849,7 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 		pkts[k].len = msgs[i].msg_len;
 		pkts[k].cap = u->bufsize;
 		pkts[k].priv[0] = idx[i];
-		pkts[k].priv[1] = (uintptr_t)u;
-		u->lent[idx[i]] = 1;
+		pkts[k].priv[1] = u->lent[idx[i]].ticket = ++u->ticket;
 		bytes += msgs[i].msg_len;
 		k++;
 	}
@@ -866,9 +893,9 @@ static ssize_t lend_from_ring(struct kernel_udp *u, struct keel_pkt *pkts,
 			.len = (uint32_t)len,
 			.cap = u->bufsize,
 			.peer = g->peer[i],
-			.priv = { idx[k], (uintptr_t)u },
+			.priv = { idx[k], ++u->ticket },
 		};
-		u->lent[idx[k]] = 1;
+		u->lent[idx[k]].ticket = u->ticket;
 		bytes += len;
 		k++;
 	}
@@ -917,6 +944,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
+	u->checks++; /* a new mark: 64 bits, it never comes round again */
 	for (unsigned i = 0; i < n; i++) {
 		if ((r = pool_check(u, &pkts[i])) != 0)
 			return r;
@@ -935,9 +963,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 		return r; /* KEEL_PENDING or an error */
 	for (intptr_t i = 0; i < r; i++) {
 		bytes += msgs[i].msg_len;
-		/* The same packet listed twice goes back once. */
-		if (u->lent[pkts[i].priv[0]])
-			pool_put(u, &pkts[i]);
+		pool_put(u, &pkts[i]); /* each listed once: pool_check */
 	}
 	d = u->io.drv;
 	KEEL__KSTAT_ADD(d, tx_packets, r);
