@@ -47,6 +47,10 @@
  * alone by release, rather than corrupting the pool; a packet listed
  * twice in one send_lent is refused (-EINVAL) and nothing is sent.
  *
+ * Datagrams the kernel drops at the socket (its receive buffer full) are
+ * counted in rx_sockbuf_dropped (and rx_dropped) with SO_RXQ_OVFL: see
+ * rx_drops.
+ *
  * Every op runs on the thread of the worker that owns the socket (core
  * sees to it), so nothing here takes a lock.
  */
@@ -61,6 +65,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Room for the one control message a receive asks for: SO_RXQ_OVFL's
+ * 32-bit drop count (rx_drops). */
+union rx_ctl {
+	struct cmsghdr h;
+	unsigned char b[CMSG_SPACE(sizeof(uint32_t))];
+};
+
 /* The receive ring: msgs[0] is the caller's buffer, msgs[1..] the slots;
  * the datagrams not yet taken are msgs[next..end). */
 struct udp_ring {
@@ -70,6 +81,7 @@ struct udp_ring {
 	struct mmsghdr msgs[1 + KEEL__KERNEL_BATCH];
 	struct iovec iov[1 + KEEL__KERNEL_BATCH][2];
 	struct keel_addr peer[1 + KEEL__KERNEL_BATCH];
+	union rx_ctl ctl[1 + KEEL__KERNEL_BATCH];
 };
 
 #define SPILL (KEEL__KERNEL_DGRAM_MAX - KEEL__KERNEL_SLOT)
@@ -106,6 +118,7 @@ struct kernel_udp {
 	int tx_err; /* a queued datagram's error, for the next send call */
 	bool rd_drained; /* the last look found the socket empty */
 	bool connected;	 /* keel_udp_connect: ICMP errors reach it */
+	uint32_t drops;	 /* the kernel's drop count at the last look */
 
 	/* Zero-copy pool, allocated at the first recv_lend. */
 	unsigned char *bufs; /* nbufs * bufsize bytes */
@@ -157,6 +170,43 @@ static void rd_looked(struct kernel_udp *u, intptr_t r, size_t want)
 	u->io.ready = u->connected || !u->rd_drained;
 }
 
+/*
+ * Datagrams the kernel dropped at the socket. With SO_RXQ_OVFL (set at
+ * bind) the kernel puts the socket's drop count (cumulative, 32 bits), as
+ * it was when a datagram was queued, on every datagram it delivers once
+ * the count is not 0: its receive buffer was full (nearly always), or a
+ * bad checksum or a socket filter dropped one. The count only grows along
+ * the queue, so the last datagram of a receive carries the highest, and
+ * what grew since the last one seen is counted: one look per system
+ * call, none while nothing was ever dropped. A drop shows with the next
+ * datagram queued after it; one after the last datagram the socket
+ * receives is never seen.
+ */
+static void rx_drops(struct kernel_udp *u, struct msghdr *mh)
+{
+	if (__builtin_expect(mh->msg_controllen == 0, 1))
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		uint32_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL ||
+		    c->cmsg_len < CMSG_LEN(sizeof(n)))
+			continue;
+		memcpy(&n, CMSG_DATA(c), sizeof(n));
+		if (n != u->drops) {
+			KEEL__KSTAT_ADD(u->io.drv, rx_sockbuf_dropped,
+					(uint32_t)(n - u->drops));
+			u->drops = n;
+		}
+	}
+}
+
+static void rx_ctl_set(struct msghdr *mh, union rx_ctl *ctl)
+{
+	mh->msg_control = ctl;
+	mh->msg_controllen = sizeof(*ctl);
+}
+
 /* ------------------------------------------------------------ receive ring */
 
 static struct udp_ring *ring_new(void)
@@ -190,12 +240,14 @@ static struct udp_ring *ring_new(void)
 			.msg_iov = g->iov[i],
 			.msg_iovlen = 2,
 		};
+		rx_ctl_set(&g->msgs[i].msg_hdr, &g->ctl[i]);
 	}
 	g->msgs[0].msg_hdr = (struct msghdr){
 		.msg_name = &g->peer[0],
 		.msg_iov = g->iov[0],
 		.msg_iovlen = 1,
 	};
+	rx_ctl_set(&g->msgs[0].msg_hdr, &g->ctl[0]);
 	return g;
 }
 
@@ -275,6 +327,7 @@ static ssize_t recv_one(struct kernel_udp *u, struct keel_cx *cx, void *buf,
 	struct keel__kernel *d = u->io.drv;
 	struct keel_addr src;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	union rx_ctl ctl;
 	struct msghdr mh = {
 		.msg_name = &src,
 		.msg_iov = &iov,
@@ -285,10 +338,12 @@ static ssize_t recv_one(struct kernel_udp *u, struct keel_cx *cx, void *buf,
 	/* Bounded: each turn consumes a datagram from the queue. */
 	for (;;) {
 		mh.msg_namelen = sizeof(src);
+		rx_ctl_set(&mh, &ctl);
 		KEEL__NOINTR(n, recvmsg(u->io.fd, &mh, 0));
 		n = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, n);
 		if (n < 0)
 			return n;
+		rx_drops(u, &mh);
 		if (!src_bad(u, &src))
 			break;
 		KEEL__KSTAT_ADD(d, rx_dropped, 1);
@@ -334,9 +389,13 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 			txq_flush(u, NULL);
 		if ((r = rd_wait(u, cx)) != 0)
 			return r;
+		/* what the last receive wrote back */
 		g->msgs[0].msg_hdr.msg_namelen = sizeof(g->peer[0]);
-		for (unsigned k = 1; k < g->end; k++)
+		g->msgs[0].msg_hdr.msg_controllen = sizeof(g->ctl[0]);
+		for (unsigned k = 1; k < g->end; k++) {
 			g->msgs[k].msg_hdr.msg_namelen = sizeof(g->peer[k]);
+			g->msgs[k].msg_hdr.msg_controllen = sizeof(g->ctl[k]);
+		}
 		g->iov[0][0] = (struct iovec){ buf, len };
 		g->next = g->end = 0;
 		if (u->rd_drained) {
@@ -359,6 +418,7 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 		}
 		if (r < 0)
 			return r;
+		rx_drops(u, &g->msgs[r - 1].msg_hdr); /* r >= 1 */
 		g->next = 1;
 		g->end = (unsigned)r;
 		if (!src_bad(u, &g->peer[0])) {
@@ -596,8 +656,9 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 	struct keel__kernel *d = u->io.drv;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
+	union rx_ctl ctl[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0, trunc = 0;
-	intptr_t r;
+	intptr_t r, k;
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
@@ -612,6 +673,7 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			.msg_iov = &iov[i],
 			.msg_iovlen = 1,
 		};
+		rx_ctl_set(&msgs[i].msg_hdr, &ctl[i]);
 		msgs[i].msg_len = 0;
 	}
 	do {
@@ -622,8 +684,16 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		rd_looked(u, r, n);
 		if (r < 0)
 			return r;
-		r = drop_bad_srcs(u, v, msgs, (int)r);
-	} while (r == 0); /* all from unanswerable sources: read on */
+		rx_drops(u, &msgs[r - 1].msg_hdr); /* r >= 1 */
+		k = drop_bad_srcs(u, v, msgs, (int)r);
+		/* All from unanswerable sources: read on, with what the
+		 * kernel wrote back made as it was. */
+		for (intptr_t i = 0; k == 0 && i < r; i++) {
+			msgs[i].msg_hdr.msg_namelen = sizeof(v[i].peer);
+			msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
+		}
+		r = k;
+	} while (r == 0);
 	for (intptr_t i = 0; i < r; i++) {
 		v[i].len = msgs[i].msg_len;
 		v[i].flags = 0;
@@ -805,6 +875,7 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 	struct keel__kernel *d = u->io.drv;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
+	union rx_ctl ctl[KEEL__KERNEL_BATCH];
 	uint16_t idx[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0, trunc = 0, bad_src = 0;
 	unsigned k = 0;
@@ -824,12 +895,14 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 			.msg_iov = &iov[i],
 			.msg_iovlen = 1,
 		};
+		rx_ctl_set(&msgs[i].msg_hdr, &ctl[i]);
 	}
 	KEEL__NOINTR(r, recvmmsg(u->io.fd, msgs, n, 0, NULL));
 	r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
 	rd_looked(u, r, n);
 	if (r < 0)
 		return r;
+	rx_drops(u, &msgs[r - 1].msg_hdr); /* r >= 1 */
 	u->nfree -= (unsigned)r;
 	for (intptr_t i = 0; i < r; i++) {
 		if (src_bad(u, &pkts[i].peer)) {
@@ -1155,6 +1228,9 @@ int keel__kernel_udp_bind(void *drv, struct keel_udp *s,
 	rc = apply_opts(fd, addr->sa.sa_family, opts);
 	if (rc < 0)
 		goto err_fd;
+	/* Drops at the socket counted (rx_drops); since Linux 2.6.33, and
+	 * without it only that counter would stay 0. */
+	(void)set_int(fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
 	if (bind(fd, &addr->sa, alen) < 0) {
 		rc = keel__kernel_err(errno);
 		goto err_fd;
