@@ -65,8 +65,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Room for the one control message a receive asks for: SO_RXQ_OVFL's
- * 32-bit drop count (rx_drops). */
+/* Room for the one control message a receive asks for, on its first
+ * datagram only: SO_RXQ_OVFL's 32-bit drop count (rx_drops). */
 union rx_ctl {
 	struct cmsghdr h;
 	unsigned char b[CMSG_SPACE(sizeof(uint32_t))];
@@ -81,7 +81,7 @@ struct udp_ring {
 	struct mmsghdr msgs[1 + KEEL__KERNEL_BATCH];
 	struct iovec iov[1 + KEEL__KERNEL_BATCH][2];
 	struct keel_addr peer[1 + KEEL__KERNEL_BATCH];
-	union rx_ctl ctl[1 + KEEL__KERNEL_BATCH];
+	union rx_ctl ctl; /* msgs[0]'s */
 };
 
 #define SPILL (KEEL__KERNEL_DGRAM_MAX - KEEL__KERNEL_SLOT)
@@ -173,14 +173,17 @@ static void rd_looked(struct kernel_udp *u, intptr_t r, size_t want)
 /*
  * Datagrams the kernel dropped at the socket. With SO_RXQ_OVFL (set at
  * bind) the kernel puts the socket's drop count (cumulative, 32 bits), as
- * it was when a datagram was queued, on every datagram it delivers once
- * the count is not 0: its receive buffer was full (nearly always), or a
- * bad checksum or a socket filter dropped one. The count only grows along
- * the queue, so the last datagram of a receive carries the highest, and
- * what grew since the last one seen is counted: one look per system
- * call, none while nothing was ever dropped. A drop shows with the next
- * datagram queued after it; one after the last datagram the socket
- * receives is never seen.
+ * it was when a datagram was queued, on every datagram it delivers with
+ * room for it once the count is not 0: its receive buffer was full (nearly
+ * always), or a bad checksum or a socket filter dropped one. Each receive
+ * gives room on its first datagram only, and counts what grew since the
+ * last one seen: one look per system call, nothing to parse while no drop
+ * ever happened, and the kernel writes one control message per call, not
+ * one per datagram (which, once a socket had dropped one, would cost
+ * every datagram after it ~50 ns). The count only grows along the queue,
+ * so a drop shows at the first receive that begins with a datagram queued
+ * after it; drops after the last datagram a socket receives are never
+ * seen.
  */
 static void rx_drops(struct kernel_udp *u, struct msghdr *mh)
 {
@@ -240,14 +243,13 @@ static struct udp_ring *ring_new(void)
 			.msg_iov = g->iov[i],
 			.msg_iovlen = 2,
 		};
-		rx_ctl_set(&g->msgs[i].msg_hdr, &g->ctl[i]);
 	}
 	g->msgs[0].msg_hdr = (struct msghdr){
 		.msg_name = &g->peer[0],
 		.msg_iov = g->iov[0],
 		.msg_iovlen = 1,
 	};
-	rx_ctl_set(&g->msgs[0].msg_hdr, &g->ctl[0]);
+	rx_ctl_set(&g->msgs[0].msg_hdr, &g->ctl);
 	return g;
 }
 
@@ -391,11 +393,9 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 			return r;
 		/* what the last receive wrote back */
 		g->msgs[0].msg_hdr.msg_namelen = sizeof(g->peer[0]);
-		g->msgs[0].msg_hdr.msg_controllen = sizeof(g->ctl[0]);
-		for (unsigned k = 1; k < g->end; k++) {
+		g->msgs[0].msg_hdr.msg_controllen = sizeof(g->ctl);
+		for (unsigned k = 1; k < g->end; k++)
 			g->msgs[k].msg_hdr.msg_namelen = sizeof(g->peer[k]);
-			g->msgs[k].msg_hdr.msg_controllen = sizeof(g->ctl[k]);
-		}
 		g->iov[0][0] = (struct iovec){ buf, len };
 		g->next = g->end = 0;
 		if (u->rd_drained) {
@@ -418,7 +418,7 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 		}
 		if (r < 0)
 			return r;
-		rx_drops(u, &g->msgs[r - 1].msg_hdr); /* r >= 1 */
+		rx_drops(u, &g->msgs[0].msg_hdr);
 		g->next = 1;
 		g->end = (unsigned)r;
 		if (!src_bad(u, &g->peer[0])) {
@@ -656,7 +656,7 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 	struct keel__kernel *d = u->io.drv;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
-	union rx_ctl ctl[KEEL__KERNEL_BATCH];
+	union rx_ctl ctl;
 	uint64_t bytes = 0, trunc = 0;
 	intptr_t r, k;
 
@@ -673,9 +673,9 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 			.msg_iov = &iov[i],
 			.msg_iovlen = 1,
 		};
-		rx_ctl_set(&msgs[i].msg_hdr, &ctl[i]);
 		msgs[i].msg_len = 0;
 	}
+	rx_ctl_set(&msgs[0].msg_hdr, &ctl);
 	do {
 		if ((r = rd_wait(u, cx)) != 0)
 			return r;
@@ -684,14 +684,13 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		rd_looked(u, r, n);
 		if (r < 0)
 			return r;
-		rx_drops(u, &msgs[r - 1].msg_hdr); /* r >= 1 */
+		rx_drops(u, &msgs[0].msg_hdr);
 		k = drop_bad_srcs(u, v, msgs, (int)r);
 		/* All from unanswerable sources: read on, with what the
 		 * kernel wrote back made as it was. */
-		for (intptr_t i = 0; k == 0 && i < r; i++) {
+		for (intptr_t i = 0; k == 0 && i < r; i++)
 			msgs[i].msg_hdr.msg_namelen = sizeof(v[i].peer);
-			msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
-		}
+		msgs[0].msg_hdr.msg_controllen = sizeof(ctl);
 		r = k;
 	} while (r == 0);
 	for (intptr_t i = 0; i < r; i++) {
@@ -875,7 +874,7 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 	struct keel__kernel *d = u->io.drv;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
-	union rx_ctl ctl[KEEL__KERNEL_BATCH];
+	union rx_ctl ctl;
 	uint16_t idx[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0, trunc = 0, bad_src = 0;
 	unsigned k = 0;
@@ -895,14 +894,14 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 			.msg_iov = &iov[i],
 			.msg_iovlen = 1,
 		};
-		rx_ctl_set(&msgs[i].msg_hdr, &ctl[i]);
 	}
+	rx_ctl_set(&msgs[0].msg_hdr, &ctl);
 	KEEL__NOINTR(r, recvmmsg(u->io.fd, msgs, n, 0, NULL));
 	r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
 	rd_looked(u, r, n);
 	if (r < 0)
 		return r;
-	rx_drops(u, &msgs[r - 1].msg_hdr); /* r >= 1 */
+	rx_drops(u, &msgs[0].msg_hdr);
 	u->nfree -= (unsigned)r;
 	for (intptr_t i = 0; i < r; i++) {
 		if (src_bad(u, &pkts[i].peer)) {

@@ -36,9 +36,10 @@
  * always because its receive buffer was full (SO_RCVBUF, keel_udp_opts.
  * rcvbuf), is counted in the driver's extended counter rx_sockbuf_dropped
  * (keel_stats_read, --stats, --metrics) and in rx_dropped; the kernel
- * reports it with the next datagram it queues on that socket
- * (SO_RXQ_OVFL), so a drop shows when that one is received, and drops
- * after the last datagram a socket receives are never counted.
+ * reports it with the datagrams it queues after it (SO_RXQ_OVFL), read on
+ * the first datagram of each receive, so a drop shows at the first
+ * receive that begins with a datagram queued after it, and drops after
+ * the last datagram a socket receives are never counted.
  *
  * recv_from and send_to batch underneath (docs/drivers.md): recv_from
  * drains a per-socket ring that one recvmmsg fills, and while a socket is
