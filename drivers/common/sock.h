@@ -19,7 +19,9 @@
  * socket did not lend, or no longer lends (sent, released, or a stale copy
  * of one whose slot was lent again), is refused with -EINVAL by send_lent
  * and left alone by release, on every driver, without touching memory it
- * points to. With the table full, recv_lend answers -ENOBUFS (give some
+ * points to; a packet listed twice in one send_lent is refused with
+ * -EINVAL before anything is sent (each check marks its slot with the
+ * call's number). With the table full, recv_lend answers -ENOBUFS (give some
  * back), as the kernel driver does.
  *
  * Everything runs on the worker that owns the socket, but the two drop
@@ -65,6 +67,7 @@ struct keel__socks {
 struct keel__lent {
 	struct keel__dgram g;	  /* g.data NULL: a free slot */
 	uintptr_t ticket;
+	uint64_t mark;		  /* the send_lent check that saw it last */
 };
 
 /* One socket; the driver's embeds it first. */
@@ -82,6 +85,7 @@ struct keel__sock {
 	uint32_t *lent_free;	  /* stack of free slots */
 	unsigned lent_nfree;
 	uintptr_t ticket;	  /* the last one drawn */
+	uint64_t checks;	  /* send_lent calls checked (lent[].mark) */
 };
 
 static inline void keel__sock_count(_Atomic uint64_t *c, uint64_t n)
@@ -140,9 +144,9 @@ int keel__sock_local_addr(void *impl, struct keel_addr *out);
 /* SO_BROADCAST's rule is the only one that applies: the rest -ENOTSUP. */
 int keel__sock_setopt(void *impl, int opt, const void *arg);
 
-/* The lent datagram \p p is, or NULL when \p s does not lend it now. */
-static inline struct keel__dgram *keel__sock_lent(const struct keel__sock *s,
-						  const struct keel_pkt *p)
+/* The slot of lent packet \p p, or NULL when \p s does not lend it now. */
+static inline struct keel__lent *keel__sock_lent_slot(const struct keel__sock *s,
+						      const struct keel_pkt *p)
 {
 	struct keel__lent *l;
 
@@ -151,31 +155,54 @@ static inline struct keel__dgram *keel__sock_lent(const struct keel__sock *s,
 	l = &s->lent[p->priv[0]];
 	if (l->ticket != p->priv[1] || !l->g.data || l->g.data != p->data)
 		return NULL;
-	return &l->g;
+	return l;
+}
+
+/* The lent datagram \p p is, or NULL when \p s does not lend it now. */
+static inline struct keel__dgram *keel__sock_lent(const struct keel__sock *s,
+						  const struct keel_pkt *p)
+{
+	struct keel__lent *l = keel__sock_lent_slot(s, p);
+
+	return l ? &l->g : NULL;
+}
+
+/* A send_lent call begins its checks (keel__sock_lent_check1): a new
+ * mark, 64 bits, so it never comes round again. */
+static inline void keel__sock_lent_check_start(struct keel__sock *s)
+{
+	s->checks++;
 }
 
 /*
  * What send_lent refuses in \p p before it sends anything, the same on
- * every driver: -EINVAL (a packet \p s does not lend), -EMSGSIZE (one grown
- * past its cap); 0 and its datagram in \p *g. The driver adds its
+ * every driver: -EINVAL (a packet \p s does not lend, or one already
+ * checked since keel__sock_lent_check_start: listed twice), -EMSGSIZE (one
+ * grown past its cap); 0 and its datagram in \p *g. The driver adds its
  * destination rules.
  */
-static inline int keel__sock_lent_check1(const struct keel__sock *s,
+static inline int keel__sock_lent_check1(struct keel__sock *s,
 					 const struct keel_pkt *p,
 					 const struct keel__dgram **g)
 {
-	*g = keel__sock_lent(s, p);
-	if (!*g)
+	struct keel__lent *l = keel__sock_lent_slot(s, p);
+
+	*g = NULL;
+	if (!l || l->mark == s->checks) /* not lent, or listed twice */
 		return -EINVAL;
-	return p->len > (*g)->cap ? -EMSGSIZE : 0;
+	l->mark = s->checks;
+	*g = &l->g;
+	return p->len > l->g.cap ? -EMSGSIZE : 0;
 }
 
-/* The same for \p n packets: 0, or the first one's error. */
-static inline int keel__sock_lent_check(const struct keel__sock *s,
+/* The same for the \p n packets of one call: 0, or the first one's
+ * error. */
+static inline int keel__sock_lent_check(struct keel__sock *s,
 					const struct keel_pkt *pkts, unsigned n)
 {
 	const struct keel__dgram *g;
 
+	keel__sock_lent_check_start(s);
 	for (unsigned i = 0; i < n; i++) {
 		int rc = keel__sock_lent_check1(s, &pkts[i], &g);
 

@@ -166,6 +166,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 	uint64_t now;
 	unsigned sent = 0;
 
+	keel__sock_lent_check_start(&s->sock);
 	for (unsigned i = 0; i < n; i++) {
 		int rc = keel__sock_lent_check1(&s->sock, &pkts[i], &g);
 
@@ -180,8 +181,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 		struct keel_pkt *p = &pkts[sent];
 		bool reply;
 
-		if (!(g = keel__sock_lent(&s->sock, p)))
-			continue; /* listed twice: sent once */
+		g = keel__sock_lent(&s->sock, p); /* checked: lent, once */
 		reply = is_reply(g, p);
 		send_in_place(s, (struct rte_mbuf *)g->buf, p, reply, now);
 		keel__sock_unlend(&s->sock, p);

@@ -12,6 +12,7 @@
 #include "kernel_internal.h"
 
 #include <keel/log.h>
+#include <keel/stats.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,7 +349,7 @@ static void kernel_stats(void *drv, struct keel_driver_stats *out)
 		.tx_packets = LOAD(tx_packets),
 		.tx_bytes = LOAD(tx_bytes),
 		.rx_truncated = LOAD(rx_truncated),
-		.rx_dropped = LOAD(rx_dropped),
+		.rx_dropped = LOAD(rx_dropped) + LOAD(rx_sockbuf_dropped),
 		.tx_dropped = LOAD(tx_dropped),
 		.polls = LOAD(polls),
 		.events = LOAD(events),
@@ -356,6 +357,17 @@ static void kernel_stats(void *drv, struct keel_driver_stats *out)
 		.wakeups = LOAD(wakeups),
 	};
 #undef LOAD
+}
+
+/* The counters of this driver alone (keel_stats_read, --stats,
+ * --metrics as keel_kernel_NAME). */
+static void kernel_xstats(void *drv, keel_xstat_fn *fn, void *arg)
+{
+	const struct keel__kernel_counters *s = &((struct keel__kernel *)drv)->stats;
+
+	fn(arg, "rx_sockbuf_dropped",
+	   atomic_load_explicit(&s->rx_sockbuf_dropped, memory_order_relaxed),
+	   KEEL_STAT_DROP);
 }
 
 const struct keel_driver_ops keel_drv_kernel = {
@@ -371,6 +383,7 @@ const struct keel_driver_ops keel_drv_kernel = {
 	.park_prepare = kernel_park_prepare,
 	.park_finish = kernel_park_finish,
 	.stats = kernel_stats,
+	.xstats = kernel_xstats,
 	.udp_bind = keel__kernel_udp_bind,
 	.tcp_connect = keel__kernel_tcp_connect,
 	.tcp_listen = keel__kernel_tcp_listen,

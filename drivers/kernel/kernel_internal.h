@@ -86,6 +86,9 @@ struct keel__kernel_counters {
 	_Atomic uint64_t tx_packets, tx_bytes;
 	_Atomic uint64_t rx_truncated, rx_dropped, tx_dropped;
 	_Atomic uint64_t polls, events, parks, wakeups;
+	/* datagrams the kernel dropped at a UDP socket, mostly for want of
+	 * receive buffer (SO_RXQ_OVFL, udp.c); in rx_dropped too */
+	_Atomic uint64_t rx_sockbuf_dropped;
 };
 
 #define KEEL__KSTAT_ADD(d, field, n)                                           \

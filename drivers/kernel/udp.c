@@ -37,10 +37,19 @@
  * into free pool buffers (the one copy is the kernel's, as with recv_from)
  * and lends them; send_lent sends from them and takes back those sent.
  * An echo server that replies in place thus moves each payload through
- * user space without a copy of its own. A lent packet is recognised by
- * priv[0] (its buffer's index) and priv[1] (its socket), so a packet that
- * is not, or no longer, lent by this socket is refused rather than
- * corrupting the pool.
+ * user space without a copy of its own. A lent packet is recognised as
+ * the bypass drivers' are (drivers/common/sock.h): priv[0] is its
+ * buffer's index, priv[1] a ticket drawn at each lend and kept with the
+ * buffer, and its data must lie in that buffer (which tells one socket's
+ * packets from another's). So a packet that this socket does not lend
+ * now (another socket's, one sent or released, or a stale copy of one
+ * whose buffer was lent again) is refused by send_lent (-EINVAL) and left
+ * alone by release, rather than corrupting the pool; a packet listed
+ * twice in one send_lent is refused (-EINVAL) and nothing is sent.
+ *
+ * Datagrams the kernel drops at the socket (its receive buffer full) are
+ * counted in rx_sockbuf_dropped (and rx_dropped) with SO_RXQ_OVFL: see
+ * rx_drops.
  *
  * Every op runs on the thread of the worker that owns the socket (core
  * sees to it), so nothing here takes a lock.
@@ -56,6 +65,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Room for the one control message a receive asks for, on its first
+ * datagram only: SO_RXQ_OVFL's 32-bit drop count (rx_drops). */
+union rx_ctl {
+	struct cmsghdr h;
+	unsigned char b[CMSG_SPACE(sizeof(uint32_t))];
+};
+
 /* The receive ring: msgs[0] is the caller's buffer, msgs[1..] the slots;
  * the datagrams not yet taken are msgs[next..end). */
 struct udp_ring {
@@ -65,6 +81,7 @@ struct udp_ring {
 	struct mmsghdr msgs[1 + KEEL__KERNEL_BATCH];
 	struct iovec iov[1 + KEEL__KERNEL_BATCH][2];
 	struct keel_addr peer[1 + KEEL__KERNEL_BATCH];
+	union rx_ctl ctl; /* msgs[0]'s */
 };
 
 #define SPILL (KEEL__KERNEL_DGRAM_MAX - KEEL__KERNEL_SLOT)
@@ -83,6 +100,14 @@ struct udp_txq {
 	unsigned char arena[TXQ_LEN * KEEL__KERNEL_SLOT];
 };
 
+/* A pool buffer's lending: the ticket of the packet that has it (0: not
+ * lent), and the send_lent call that last checked it (a packet listed
+ * twice in one call is found by it). */
+struct pool_lent {
+	uintptr_t ticket;
+	uint64_t mark;
+};
+
 struct kernel_udp {
 	struct keel__kio io; /* first: epoll's data.ptr points here too */
 	int family;
@@ -93,12 +118,15 @@ struct kernel_udp {
 	int tx_err; /* a queued datagram's error, for the next send call */
 	bool rd_drained; /* the last look found the socket empty */
 	bool connected;	 /* keel_udp_connect: ICMP errors reach it */
+	uint32_t drops;	 /* the kernel's drop count at the last look */
 
 	/* Zero-copy pool, allocated at the first recv_lend. */
 	unsigned char *bufs; /* nbufs * bufsize bytes */
 	uint16_t *free_idx;  /* stack of free buffer indices */
-	uint8_t *lent;	     /* per buffer: 1 while the application has it */
+	struct pool_lent *lent; /* per buffer */
 	unsigned nbufs, bufsize, nfree;
+	uintptr_t ticket; /* the last one drawn */
+	uint64_t checks;  /* send_lent calls checked (pool_lent.mark) */
 	struct keel__ksrc src; /* the reader's: sources not answered */
 };
 
@@ -142,6 +170,46 @@ static void rd_looked(struct kernel_udp *u, intptr_t r, size_t want)
 	u->io.ready = u->connected || !u->rd_drained;
 }
 
+/*
+ * Datagrams the kernel dropped at the socket. With SO_RXQ_OVFL (set at
+ * bind) the kernel puts the socket's drop count (cumulative, 32 bits), as
+ * it was when a datagram was queued, on every datagram it delivers with
+ * room for it once the count is not 0: its receive buffer was full (nearly
+ * always), or a bad checksum or a socket filter dropped one. Each receive
+ * gives room on its first datagram only, and counts what grew since the
+ * last one seen: one look per system call, nothing to parse while no drop
+ * ever happened, and the kernel writes one control message per call, not
+ * one per datagram (which, once a socket had dropped one, would cost
+ * every datagram after it ~50 ns). The count only grows along the queue,
+ * so a drop shows at the first receive that begins with a datagram queued
+ * after it; drops after the last datagram a socket receives are never
+ * seen.
+ */
+static void rx_drops(struct kernel_udp *u, struct msghdr *mh)
+{
+	if (__builtin_expect(mh->msg_controllen == 0, 1))
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		uint32_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL ||
+		    c->cmsg_len < CMSG_LEN(sizeof(n)))
+			continue;
+		memcpy(&n, CMSG_DATA(c), sizeof(n));
+		if (n != u->drops) {
+			KEEL__KSTAT_ADD(u->io.drv, rx_sockbuf_dropped,
+					(uint32_t)(n - u->drops));
+			u->drops = n;
+		}
+	}
+}
+
+static void rx_ctl_set(struct msghdr *mh, union rx_ctl *ctl)
+{
+	mh->msg_control = ctl;
+	mh->msg_controllen = sizeof(*ctl);
+}
+
 /* ------------------------------------------------------------ receive ring */
 
 static struct udp_ring *ring_new(void)
@@ -181,6 +249,7 @@ static struct udp_ring *ring_new(void)
 		.msg_iov = g->iov[0],
 		.msg_iovlen = 1,
 	};
+	rx_ctl_set(&g->msgs[0].msg_hdr, &g->ctl);
 	return g;
 }
 
@@ -260,6 +329,7 @@ static ssize_t recv_one(struct kernel_udp *u, struct keel_cx *cx, void *buf,
 	struct keel__kernel *d = u->io.drv;
 	struct keel_addr src;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	union rx_ctl ctl;
 	struct msghdr mh = {
 		.msg_name = &src,
 		.msg_iov = &iov,
@@ -270,10 +340,12 @@ static ssize_t recv_one(struct kernel_udp *u, struct keel_cx *cx, void *buf,
 	/* Bounded: each turn consumes a datagram from the queue. */
 	for (;;) {
 		mh.msg_namelen = sizeof(src);
+		rx_ctl_set(&mh, &ctl);
 		KEEL__NOINTR(n, recvmsg(u->io.fd, &mh, 0));
 		n = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, n);
 		if (n < 0)
 			return n;
+		rx_drops(u, &mh);
 		if (!src_bad(u, &src))
 			break;
 		KEEL__KSTAT_ADD(d, rx_dropped, 1);
@@ -319,7 +391,9 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 			txq_flush(u, NULL);
 		if ((r = rd_wait(u, cx)) != 0)
 			return r;
+		/* what the last receive wrote back */
 		g->msgs[0].msg_hdr.msg_namelen = sizeof(g->peer[0]);
+		g->msgs[0].msg_hdr.msg_controllen = sizeof(g->ctl);
 		for (unsigned k = 1; k < g->end; k++)
 			g->msgs[k].msg_hdr.msg_namelen = sizeof(g->peer[k]);
 		g->iov[0][0] = (struct iovec){ buf, len };
@@ -344,6 +418,7 @@ static ssize_t udp_recv_from(void *impl, struct keel_cx *cx, void *buf,
 		}
 		if (r < 0)
 			return r;
+		rx_drops(u, &g->msgs[0].msg_hdr);
 		g->next = 1;
 		g->end = (unsigned)r;
 		if (!src_bad(u, &g->peer[0])) {
@@ -581,8 +656,9 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 	struct keel__kernel *d = u->io.drv;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
+	union rx_ctl ctl;
 	uint64_t bytes = 0, trunc = 0;
-	intptr_t r;
+	intptr_t r, k;
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
@@ -599,6 +675,7 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		};
 		msgs[i].msg_len = 0;
 	}
+	rx_ctl_set(&msgs[0].msg_hdr, &ctl);
 	do {
 		if ((r = rd_wait(u, cx)) != 0)
 			return r;
@@ -607,8 +684,15 @@ static ssize_t udp_recv_batch(void *impl, struct keel_cx *cx,
 		rd_looked(u, r, n);
 		if (r < 0)
 			return r;
-		r = drop_bad_srcs(u, v, msgs, (int)r);
-	} while (r == 0); /* all from unanswerable sources: read on */
+		rx_drops(u, &msgs[0].msg_hdr);
+		k = drop_bad_srcs(u, v, msgs, (int)r);
+		/* All from unanswerable sources: read on, with what the
+		 * kernel wrote back made as it was. */
+		for (intptr_t i = 0; k == 0 && i < r; i++)
+			msgs[i].msg_hdr.msg_namelen = sizeof(v[i].peer);
+		msgs[0].msg_hdr.msg_controllen = sizeof(ctl);
+		r = k;
+	} while (r == 0);
 	for (intptr_t i = 0; i < r; i++) {
 		v[i].len = msgs[i].msg_len;
 		v[i].flags = 0;
@@ -681,7 +765,7 @@ static int pool_init(struct kernel_udp *u)
 	unsigned nb = u->io.drv->lend_bufs, bs = u->io.drv->lend_bufsize;
 	unsigned char *bufs = malloc((size_t)nb * bs);
 	uint16_t *free_idx = malloc(nb * sizeof(*free_idx));
-	uint8_t *lent = calloc(nb, 1);
+	struct pool_lent *lent = calloc(nb, sizeof(*lent));
 
 	if (!bufs || !free_idx || !lent) {
 		free(bufs);
@@ -718,36 +802,49 @@ static unsigned char *pool_buf(const struct kernel_udp *u, unsigned idx)
 	return u->bufs + (size_t)idx * u->bufsize;
 }
 
-/* Whether \p p is a packet this socket lent and has not taken back, with
- * its payload inside its buffer. */
+/* Whether \p p is a packet this socket lends now: its buffer's ticket is
+ * the packet's (not a stale copy's), and its data is in that buffer (not
+ * another socket's packet, whose index and ticket may be the same). Only
+ * the pool is read, not the memory \p p points to. */
 static bool pool_owns(const struct kernel_udp *u, const struct keel_pkt *p)
 {
 	uintptr_t idx = p->priv[0];
+	const unsigned char *base, *data = p->data;
 
-	return p->priv[1] == (uintptr_t)u && idx < u->nbufs && u->lent[idx];
+	if (idx >= u->nbufs || !p->priv[1] || u->lent[idx].ticket != p->priv[1])
+		return false;
+	base = pool_buf(u, (unsigned)idx);
+	/* compared as integers: data may point anywhere */
+	return (uintptr_t)data >= (uintptr_t)base &&
+	       (uintptr_t)data - (uintptr_t)base <= u->bufsize;
 }
 
 /* What send_lent refuses in \p p, as the bypass drivers do
  * (drivers/common/sock.h): -EINVAL, a packet this socket does not lend
- * (or whose data left its buffer); -EMSGSIZE, one grown past the buffer's
- * end (data may move within it); else 0. */
-static int pool_check(const struct kernel_udp *u, const struct keel_pkt *p)
+ * now, or one already listed in this call (\p u->checks numbers it);
+ * -EMSGSIZE, one grown past the buffer's end (data may move within it);
+ * else 0. */
+static int pool_check(struct kernel_udp *u, const struct keel_pkt *p)
 {
-	const unsigned char *base, *data = p->data;
+	struct pool_lent *l;
+	size_t off;
 
 	if (!pool_owns(u, p))
 		return -EINVAL;
-	base = pool_buf(u, (unsigned)p->priv[0]);
-	if (data < base || (size_t)(data - base) > u->bufsize)
-		return -EINVAL;
-	return p->len > u->bufsize - (size_t)(data - base) ? -EMSGSIZE : 0;
+	l = &u->lent[p->priv[0]];
+	if (l->mark == u->checks)
+		return -EINVAL; /* listed twice */
+	l->mark = u->checks;
+	off = (size_t)((const unsigned char *)p->data -
+		       pool_buf(u, (unsigned)p->priv[0]));
+	return p->len > u->bufsize - off ? -EMSGSIZE : 0;
 }
 
 static void pool_put(struct kernel_udp *u, struct keel_pkt *p)
 {
 	unsigned idx = (unsigned)p->priv[0];
 
-	u->lent[idx] = 0;
+	u->lent[idx].ticket = 0;
 	u->free_idx[u->nfree++] = (uint16_t)idx;
 	p->data = NULL;
 	p->len = p->cap = 0;
@@ -777,6 +874,7 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 	struct keel__kernel *d = u->io.drv;
 	struct mmsghdr msgs[KEEL__KERNEL_BATCH];
 	struct iovec iov[KEEL__KERNEL_BATCH];
+	union rx_ctl ctl;
 	uint16_t idx[KEEL__KERNEL_BATCH];
 	uint64_t bytes = 0, trunc = 0, bad_src = 0;
 	unsigned k = 0;
@@ -797,11 +895,13 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 			.msg_iovlen = 1,
 		};
 	}
+	rx_ctl_set(&msgs[0].msg_hdr, &ctl);
 	KEEL__NOINTR(r, recvmmsg(u->io.fd, msgs, n, 0, NULL));
 	r = keel__kernel_done(&u->io, KEEL__KIO_RD, cx, r);
 	rd_looked(u, r, n);
 	if (r < 0)
 		return r;
+	rx_drops(u, &msgs[0].msg_hdr);
 	u->nfree -= (unsigned)r;
 	for (intptr_t i = 0; i < r; i++) {
 		if (src_bad(u, &pkts[i].peer)) {
@@ -821,8 +921,7 @@ static ssize_t lend_once(struct kernel_udp *u, struct keel_cx *cx,
 		pkts[k].len = msgs[i].msg_len;
 		pkts[k].cap = u->bufsize;
 		pkts[k].priv[0] = idx[i];
-		pkts[k].priv[1] = (uintptr_t)u;
-		u->lent[idx[i]] = 1;
+		pkts[k].priv[1] = u->lent[idx[i]].ticket = ++u->ticket;
 		bytes += msgs[i].msg_len;
 		k++;
 	}
@@ -866,9 +965,9 @@ static ssize_t lend_from_ring(struct kernel_udp *u, struct keel_pkt *pkts,
 			.len = (uint32_t)len,
 			.cap = u->bufsize,
 			.peer = g->peer[i],
-			.priv = { idx[k], (uintptr_t)u },
+			.priv = { idx[k], ++u->ticket },
 		};
-		u->lent[idx[k]] = 1;
+		u->lent[idx[k]].ticket = u->ticket;
 		bytes += len;
 		k++;
 	}
@@ -917,6 +1016,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 
 	if (n > KEEL__KERNEL_BATCH)
 		n = KEEL__KERNEL_BATCH;
+	u->checks++; /* a new mark: 64 bits, it never comes round again */
 	for (unsigned i = 0; i < n; i++) {
 		if ((r = pool_check(u, &pkts[i])) != 0)
 			return r;
@@ -935,9 +1035,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 		return r; /* KEEL_PENDING or an error */
 	for (intptr_t i = 0; i < r; i++) {
 		bytes += msgs[i].msg_len;
-		/* The same packet listed twice goes back once. */
-		if (u->lent[pkts[i].priv[0]])
-			pool_put(u, &pkts[i]);
+		pool_put(u, &pkts[i]); /* each listed once: pool_check */
 	}
 	d = u->io.drv;
 	KEEL__KSTAT_ADD(d, tx_packets, r);
@@ -1129,6 +1227,9 @@ int keel__kernel_udp_bind(void *drv, struct keel_udp *s,
 	rc = apply_opts(fd, addr->sa.sa_family, opts);
 	if (rc < 0)
 		goto err_fd;
+	/* Drops at the socket counted (rx_drops); since Linux 2.6.33, and
+	 * without it only that counter would stay 0. */
+	(void)set_int(fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
 	if (bind(fd, &addr->sa, alen) < 0) {
 		rc = keel__kernel_err(errno);
 		goto err_fd;

@@ -441,8 +441,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 	for (i = 0; i < n; i++) {
 		struct keel_addr to = pkts[i].peer;
 
-		if (!keel__sock_lent(&s->sock, &pkts[i]))
-			continue; /* listed twice: sent once */
+		/* checked above: each one lent, and listed once */
 		rc = send_one(s, cx, pkts[i].data, pkts[i].len, &to);
 		if (rc < 0)
 			return i ? (ssize_t)i : rc;

@@ -293,8 +293,7 @@ static ssize_t udp_send_lent(void *impl, struct keel_cx *cx,
 		struct keel_addr to = pkts[i].peer;
 		size_t len = pkts[i].len;
 
-		if (!keel__sock_lent(&s->sock, &pkts[i]))
-			continue; /* listed twice: sent once */
+		/* checked above: each one lent, and listed once */
 		if (check_dest(s, &to, len) < 0)
 			break; /* stays the caller's */
 		/* Sent or dropped (no route), the frame is the driver's. */

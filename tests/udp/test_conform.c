@@ -534,6 +534,127 @@ CT_TEST_OPTS(zero_copy_mistakes, struct zc_mistakes_frame, CT_LEND_OPTS)
 	KEEL_END(f);
 }
 
+struct zc_stale_frame {
+	struct keel_co co;
+	struct keel_timer t;
+	intptr_t r, r2;
+	unsigned spin, i, got;
+	struct keel_udp s;
+	struct keel_addr sa, from;
+	struct ct_peer p;
+	struct keel_pkt pk[CT_LEND_MAX], copy, twice[3];
+	unsigned char rx[64];
+};
+
+/* Lend until all CT_LEND_MAX are lent, into f->pk[from..). */
+#define ZC_LEND_ALL(f, from, what)                                             \
+	do {                                                                   \
+		for ((f)->i = (from); (f)->i < CT_LEND_MAX; (f)->i++)          \
+			ct_psend_ok(cx, &(f)->p, what, 4, &(f)->sa);           \
+		for ((f)->got = (from); (f)->got < CT_LEND_MAX;                \
+		     (f)->got += (unsigned)(f)->r) {                           \
+			CT_AWAIT(f, keel_udp_recv_lend(cx, &(f)->s,            \
+						       (f)->pk + (f)->got,     \
+						       CT_LEND_MAX - (f)->got)); \
+			cr_assert_gt((f)->r, 0, "recv_lend: %s",               \
+				     keel_strerror((int)(f)->r));              \
+		}                                                              \
+	} while (0)
+
+/* A stale copy of a lent packet, kept after the packet was given back
+ * (released or sent) and its buffer lent again, is no longer the
+ * driver's to take: send_lent refuses it (-EINVAL) and release leaves it
+ * alone, and the packet lent since in the same buffer is untouched. A
+ * packet listed twice in one send_lent is refused (-EINVAL) and nothing
+ * of that call is sent. The same answer on every driver. */
+CT_TEST_OPTS(zero_copy_stale_copies_and_duplicates, struct zc_stale_frame,
+	     CT_LEND_OPTS)
+{
+	KEEL_BEGIN(f);
+	f->sa = ct_ours(0);
+	cr_assert_eq(keel_udp_bind(cx, &f->s, &f->sa, NULL), 0);
+	cr_assert_eq(keel_udp_local_addr(&f->s, &f->sa), 0);
+	ct_peer_open(cx, &f->p);
+
+	/* Every buffer lent; one copied, then released: the only one free,
+	 * so the next lend reuses it. */
+	ZC_LEND_ALL(f, 0, "one!");
+	f->copy = f->pk[0];
+	cr_assert_eq(keel_udp_release(&f->s, &f->pk[0], 1), 0);
+	ct_psend_ok(cx, &f->p, "two!", 4, &f->sa);
+	CT_AWAIT(f, keel_udp_recv_lend(cx, &f->s, &f->pk[0], 1));
+	cr_assert_eq(f->r, 1, "recv_lend: %s", keel_strerror((int)f->r));
+	cr_assert_arr_eq(f->pk[0].data, "two!", 4);
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, &f->copy, 1));
+	cr_assert_eq(f->r, -EINVAL, "a stale copy (released, lent again) sent: %s",
+		     keel_strerror((int)f->r));
+	cr_assert_eq(keel_udp_release(&f->s, &f->copy, 1), 0);
+	/* the packet lent since is still lent: it goes, and is what arrives
+	 * first (so the stale copy sent nothing) */
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, &f->pk[0], 1));
+	cr_assert_eq(f->r, 1, "the packet lent again, after the stale copy's "
+		     "release: %s", keel_strerror((int)f->r));
+	CT_PRECV(f, &f->p, f->rx, sizeof(f->rx), &f->from);
+	cr_assert_eq(f->r, 4, "the peer got it (%ld)", (long)f->r);
+	cr_assert_arr_eq(f->rx, "two!", 4);
+
+	/* the same with a copy of a packet sent, not released */
+	ct_psend_ok(cx, &f->p, "thr!", 4, &f->sa);
+	CT_AWAIT(f, keel_udp_recv_lend(cx, &f->s, &f->pk[0], 1));
+	cr_assert_eq(f->r, 1, "recv_lend: %s", keel_strerror((int)f->r));
+	f->copy = f->pk[1];
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, &f->pk[1], 1));
+	cr_assert_eq(f->r, 1, "send_lent: %s", keel_strerror((int)f->r));
+	CT_PRECV(f, &f->p, f->rx, sizeof(f->rx), NULL);
+	cr_assert_eq(f->r, 4, "the peer got it (%ld)", (long)f->r);
+	cr_assert_arr_eq(f->rx, "one!", 4);
+	ct_psend_ok(cx, &f->p, "fou!", 4, &f->sa);
+	CT_AWAIT(f, keel_udp_recv_lend(cx, &f->s, &f->pk[1], 1));
+	cr_assert_eq(f->r, 1, "recv_lend: %s", keel_strerror((int)f->r));
+	cr_assert_arr_eq(f->pk[1].data, "fou!", 4);
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, &f->copy, 1));
+	cr_assert_eq(f->r, -EINVAL, "a stale copy (sent, lent again) sent: %s",
+		     keel_strerror((int)f->r));
+	cr_assert_eq(keel_udp_release(&f->s, &f->copy, 1), 0);
+
+	/* one packet listed twice: refused, nothing sent, all still lent */
+	memcpy(f->pk[0].data, "bad0", 4);
+	f->pk[0].len = 4;
+	memcpy(f->pk[1].data, "bad1", 4);
+	f->twice[0] = f->pk[0];
+	f->twice[1] = f->pk[1];
+	f->twice[2] = f->pk[0];
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, f->twice, 3));
+	cr_assert_eq(f->r, -EINVAL, "a packet listed twice: %s",
+		     keel_strerror((int)f->r));
+	for (f->i = 0; f->i < 3; f->i++)
+		cr_assert_not_null(f->twice[f->i].data, "refused, still lent");
+	/* both still lent, and sent now, in order: the first datagram the
+	 * peer gets is theirs, so the refused call sent nothing */
+	memcpy(f->pk[0].data, "ok_0", 4);
+	memcpy(f->pk[1].data, "ok_1", 4);
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, f->pk, 2));
+	cr_assert_eq(f->r, 2, "send_lent: %s", keel_strerror((int)f->r));
+	CT_PRECV(f, &f->p, f->rx, sizeof(f->rx), NULL);
+	cr_assert_eq(f->r, 4, "the peer got it (%ld)", (long)f->r);
+	cr_assert_arr_eq(f->rx, "ok_0", 4, "nothing of the refused call went");
+	CT_PRECV(f, &f->p, f->rx, sizeof(f->rx), NULL);
+	cr_assert_eq(f->r, 4, "the peer got it (%ld)", (long)f->r);
+	cr_assert_arr_eq(f->rx, "ok_1", 4);
+	/* and the stale copies of those two are refused too */
+	CT_AWAIT(f, keel_udp_send_lent(cx, &f->s, f->twice, 1));
+	cr_assert_eq(f->r, -EINVAL, "a packet sent already: %s",
+		     keel_strerror((int)f->r));
+
+	/* the rest go back; every buffer is lent again, and given back */
+	cr_assert_eq(keel_udp_release(&f->s, f->pk + 2, CT_LEND_MAX - 2), 0);
+	ZC_LEND_ALL(f, 0, "last");
+	cr_assert_eq(keel_udp_release(&f->s, f->pk, CT_LEND_MAX), 0);
+	ct_peer_close(&f->p);
+	cr_assert_eq(keel_udp_close(&f->s), 0);
+	KEEL_END(f);
+}
+
 /* ---------------------------------------------------- cancel and close */
 
 struct waiter {

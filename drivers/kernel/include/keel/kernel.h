@@ -32,7 +32,14 @@
  * no room to say it was cut). A datagram from a source that cannot take a
  * reply (UDP port 0, the directed broadcast or network address of one of
  * the host's subnets: what the kernel lets through) is dropped, counted
- * in rx_dropped.
+ * in rx_dropped. A datagram the kernel dropped at a UDP socket, nearly
+ * always because its receive buffer was full (SO_RCVBUF, keel_udp_opts.
+ * rcvbuf), is counted in the driver's extended counter rx_sockbuf_dropped
+ * (keel_stats_read, --stats, --metrics) and in rx_dropped; the kernel
+ * reports it with the datagrams it queues after it (SO_RXQ_OVFL), read on
+ * the first datagram of each receive, so a drop shows at the first
+ * receive that begins with a datagram queued after it, and drops after
+ * the last datagram a socket receives are never counted.
  *
  * recv_from and send_to batch underneath (docs/drivers.md): recv_from
  * drains a per-socket ring that one recvmmsg fills, and while a socket is
