@@ -20,6 +20,7 @@
 #include <keel/driver.h>
 #include <keel/kernel.h>
 #include <keel/list.h>
+#include <keel/stats.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -91,12 +92,7 @@ struct keel__kernel_counters {
 	_Atomic uint64_t rx_sockbuf_dropped;
 };
 
-#define KEEL__KSTAT_ADD(d, field, n)                                           \
-	atomic_store_explicit(                                                 \
-		&(d)->stats.field,                                             \
-		atomic_load_explicit(&(d)->stats.field, memory_order_relaxed) + \
-			(uint64_t)(n),                                         \
-		memory_order_relaxed)
+#define KEEL__KSTAT_ADD(d, field, n) KEEL_STAT_ADD((d)->stats.field, n)
 
 /* The driver instance of one worker. */
 struct keel__kernel {
