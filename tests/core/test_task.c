@@ -12,29 +12,46 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 
-/* Wait, yielding, until *v >= want; -ETIMEDOUT after a bounded number of
- * polls (a hang would otherwise only show as the test's timeout). */
-static intptr_t settle(struct keel_cx *cx, atomic_int *v, int want, int *spins)
+/* Whether a wait that began at *since (0: it begins now) has gone on for
+ * 10 s. Waits are bounded in time, not in polls: a poll is a few ns, and on
+ * a loaded machine the thread waited for can be off its CPU for tens of
+ * milliseconds (two million polls once bounded these waits at 14 ms). */
+static bool waited_too_long(uint64_t *since)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (!*since)
+		*since = now;
+	return now - *since > 10 * KEEL_SEC;
+}
+
+/* Wait, yielding, until *v >= want; -ETIMEDOUT after 10 s (a hang would
+ * otherwise only show as the test's timeout). */
+static intptr_t settle(struct keel_cx *cx, atomic_int *v, int want, uint64_t *since)
 {
 	if (atomic_load(v) >= want) {
-		*spins = 0;
+		*since = 0;
 		return 0;
 	}
-	if (++*spins > 2000000)
+	if (waited_too_long(since))
 		return -ETIMEDOUT;
 	keel_waker_wake_by_ref(keel_cx_waker(cx));
 	return KEEL_PENDING;
 }
 
 /* Wait, yielding, until the task behind \p j has finished (bounded). */
-static intptr_t finished(struct keel_cx *cx, struct keel_join *j, int *spins)
+static intptr_t finished(struct keel_cx *cx, struct keel_join *j, uint64_t *since)
 {
 	if (keel_join_is_finished(j)) {
-		*spins = 0;
+		*since = 0;
 		return 0;
 	}
-	if (++*spins > 2000000)
+	if (waited_too_long(since))
 		return -ETIMEDOUT;
 	keel_waker_wake_by_ref(keel_cx_waker(cx));
 	return KEEL_PENDING;
@@ -111,7 +128,8 @@ struct t_join {
 	intptr_t r;
 	atomic_int polls, drops;
 	atomic_bool finish;
-	int spins, i;
+	uint64_t spins;
+	int i;
 };
 
 KEEL_TEST(task, join_returns_result, struct t_join)
@@ -136,7 +154,8 @@ struct t_wake {
 	intptr_t r;
 	atomic_int polls;
 	atomic_bool finish;
-	int spins, i, base;
+	uint64_t spins;
+	int i, base;
 };
 
 KEEL_TEST(task, wakes_coalesce_into_one_poll, struct t_wake)
@@ -277,7 +296,8 @@ struct t_cancel_timer {
 	struct keel_timer t;
 	intptr_t r;
 	atomic_int armed, woke;
-	int spins, i;
+	uint64_t spins;
+	int i;
 	uint64_t start;
 };
 
@@ -317,7 +337,8 @@ static intptr_t bump_poll(void *frame, struct keel_cx *cx)
 struct t_many {
 	struct keel_co co;
 	atomic_int n;
-	int i, spins;
+	uint64_t spins;
+	int i;
 	struct keel_join *last;
 	intptr_t r;
 };
@@ -478,7 +499,8 @@ struct t_xcancel {
 	struct xcancel x;
 	struct keel_join *j;
 	pthread_t th;
-	int i, spins;
+	uint64_t spins;
+	int i;
 	intptr_t r;
 };
 
@@ -537,7 +559,8 @@ struct t_cancel_io {
 	struct keel_timer t;
 	intptr_t r;
 	atomic_int polls, drops;
-	int spins, i;
+	uint64_t spins;
+	int i;
 };
 
 KEEL_TEST(task, cancel_releases_pending_socket_operation, struct t_cancel_io)
@@ -661,7 +684,8 @@ struct t_drop_once {
 	atomic_int drops, polls;
 	atomic_bool waiting;
 	intptr_t r;
-	int spins, i, polls_at_cancel;
+	uint64_t spins;
+	int i, polls_at_cancel;
 };
 
 KEEL_TEST(task, drop_that_wakes_the_task_runs_once, struct t_drop_once)
@@ -671,7 +695,7 @@ KEEL_TEST(task, drop_that_wakes_the_task_runs_once, struct t_drop_once)
 				.drops = &f->drops, .polls = &f->polls,
 				.waiting = &f->waiting), 0);
 	while (!atomic_load(&f->waiting)) {
-		cr_assert_lt(++f->spins, 2000000, "the awaiter never ran");
+		cr_assert_not(waited_too_long(&f->spins), "the awaiter never ran");
 		KEEL_YIELD(f, cx);
 	}
 	for (f->i = 0; f->i < 10; f->i++)

@@ -6,6 +6,23 @@
 #include <keel/shard.h>
 #include <keel/test.h>
 #include <stdatomic.h>
+#include <time.h>
+
+/* Whether a wait that began at *since (0: it begins now) has gone on for
+ * 10 s: waits on another shard's thread are bounded in time, not in
+ * yields (a yield is a few ns; a loaded machine can keep that thread off
+ * its CPU for tens of milliseconds). */
+static bool waited_too_long(uint64_t *since)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (!*since)
+		*since = now;
+	return now - *since > 10 * KEEL_SEC;
+}
 
 #define SHARDS 3
 
@@ -125,6 +142,7 @@ struct t_full {
 	atomic_bool release, running;
 	struct keel_join *hog, *last;
 	int i, sent, refused;
+	uint64_t since;
 	uint64_t st_sent, st_refused;
 	intptr_t r;
 };
@@ -157,9 +175,9 @@ static intptr_t full_body(void *frame, struct keel_cx *cx)
 	    f->st_refused != (uint64_t)f->refused)
 		KEEL_RETURN(f, -EPROTO);
 	/* The ring works again once shard 1 drains it (its next tick). */
-	for (f->i = 0; (f->r = keel_shard_spawn(cx, 1, nop_poll, NULL, NULL, 0,
-						&f->last)) == -ENOBUFS &&
-		       f->i < 1000000; f->i++)
+	while ((f->r = keel_shard_spawn(cx, 1, nop_poll, NULL, NULL, 0,
+					&f->last)) == -ENOBUFS &&
+	       !waited_too_long(&f->since))
 		KEEL_YIELD(f, cx);
 	if (f->r < 0)
 		KEEL_RETURN(f, f->r);
@@ -219,6 +237,7 @@ struct t_port {
 	atomic_bool stop;
 	struct keel_timer t;
 	int i, spins;
+	uint64_t since;
 	intptr_t r;
 };
 
@@ -238,7 +257,7 @@ static intptr_t port_body(void *frame, struct keel_cx *cx)
 				  struct server, .addr = f->addr, .got = &f->got,
 				  .bound = &f->bound, .stop = &f->stop) < 0)
 			KEEL_RETURN(f, -EIO);
-	while (atomic_load(&f->bound) < SHARDS && ++f->spins < 1000000)
+	while (atomic_load(&f->bound) < SHARDS && !waited_too_long(&f->since))
 		KEEL_YIELD(f, cx);
 	if (atomic_load(&f->bound) != SHARDS)
 		KEEL_RETURN(f, -EADDRINUSE);
