@@ -12,23 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <time.h>
-
-/* Whether a wait that began at *since (0: it begins now) has gone on for
- * 10 s. Waits are bounded in time, not in polls: a poll is a few ns, and on
- * a loaded machine the thread waited for can be off its CPU for tens of
- * milliseconds (two million polls once bounded these waits at 14 ms). */
-static bool waited_too_long(uint64_t *since)
-{
-	struct timespec ts;
-	uint64_t now;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	if (!*since)
-		*since = now;
-	return now - *since > 10 * KEEL_SEC;
-}
+#include "../fixtures/wait.h"
 
 /* Wait, yielding, until *v >= want; -ETIMEDOUT after 10 s (a hang would
  * otherwise only show as the test's timeout). */

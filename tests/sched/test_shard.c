@@ -6,23 +6,7 @@
 #include <keel/shard.h>
 #include <keel/test.h>
 #include <stdatomic.h>
-#include <time.h>
-
-/* Whether a wait that began at *since (0: it begins now) has gone on for
- * 10 s: waits on another shard's thread are bounded in time, not in
- * yields (a yield is a few ns; a loaded machine can keep that thread off
- * its CPU for tens of milliseconds). */
-static bool waited_too_long(uint64_t *since)
-{
-	struct timespec ts;
-	uint64_t now;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	if (!*since)
-		*since = now;
-	return now - *since > 10 * KEEL_SEC;
-}
+#include "../fixtures/wait.h"
 
 #define SHARDS 3
 
