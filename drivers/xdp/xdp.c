@@ -494,6 +494,18 @@ static unsigned rx(struct keel__xdp *d)
 		struct keel__xdp_meta *m = keel__xdp_meta(d, a);
 		enum keel_net_rx_kind k;
 
+		/* The kernel wrote the next frame, on the CPU that ran the
+		 * XDP program: its first two lines (the headers and a small
+		 * datagram's payload) and our metadata line are fetched while
+		 * this one is classified. */
+		if (i + 1 < n) {
+			uint64_t na = xsk_ring_cons__rx_desc(&d->rx, idx + i + 1)->addr;
+
+			__builtin_prefetch(d->area + na);
+			__builtin_prefetch(d->area + na + 64);
+			__builtin_prefetch(keel__xdp_meta(d, na), 1);
+		}
+
 		d->state[keel__xdp_index(d, a)] = KEEL__F_BUSY;
 		k = keel_net_rx(d->net, d->area + a, desc->len, 0, d->now, &m->rx);
 		if (k == KEEL_NET_RX_UDP) {
