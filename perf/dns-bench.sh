@@ -19,7 +19,8 @@
 #    sending rate of RATES_XDP (the last above what any of them answers).
 #
 # Installs knot, nsd, dnsperf and knot-dnsutils if missing (root only).
-# DNS_BENCH_ROUNDS=N repeats the loopback runs N times, interleaved (the
+# DNS_BENCH_ROUNDS=N repeats every run N times, the servers interleaved,
+# and ends each part with the median of each row over the rounds (the
 # machine's noise shows in the spread); DNS_BENCH_PARTS="loopback" or
 # "veth" runs one part.
 # usage: perf/dns-bench.sh [BUILD-DIR] [SECONDS] [RATE] [RATES_XDP]
@@ -31,7 +32,7 @@ build=${1:-build}
 secs=${2:-10}
 rate=${3:-40000}
 rates_xdp=${4:-100000 200000 300000 400000 2000000}
-rounds=${DNS_BENCH_ROUNDS:-1} # loopback runs of each server, interleaved
+rounds=${DNS_BENCH_ROUNDS:-1} # runs of each server and rate, interleaved
 parts=${DNS_BENCH_PARTS:-loopback veth}
 server_bin=$(realpath "$build/examples/dns/dns-server")
 [ -x "$server_bin" ] || { echo "dns-bench: $server_bin not built" >&2; exit 1; }
@@ -227,6 +228,36 @@ perf_row() { # NAME PORT MODE(open|paced)
 		}'
 }
 
+# The median of each column of the rows in FILE that share their first
+# KEYLEN characters (server, run or rate), in the order first seen.
+medians() { # FILE KEYLEN
+	[ "$rounds" -gt 1 ] || return 0
+	echo "-- median of $rounds rounds"
+	awk -v k="$2" '
+		{
+			key = substr($0, 1, k)
+			if (!(key in n)) order[++keys] = key
+			c = n[key]++
+			nf[key] = split(substr($0, k + 1), f, " ")
+			for (i = 1; i <= nf[key]; i++) v[key, i, c] = f[i] + 0
+		}
+		END {
+			for (j = 1; j <= keys; j++) {
+				key = order[j]; m = n[key]; line = key
+				for (i = 1; i <= nf[key]; i++) {
+					for (a = 0; a < m; a++) s[a] = v[key, i, a]
+					for (a = 1; a < m; a++)     # insertion sort
+						for (b = a; b > 0 && s[b - 1] > s[b]; b--) {
+							t = s[b]; s[b] = s[b - 1]; s[b - 1] = t
+						}
+					med = m % 2 ? s[(m - 1) / 2] : (s[m / 2 - 1] + s[m / 2]) / 2
+					line = line sprintf(med < 100 ? " %9.1f" : " %9.0f", med)
+				}
+				print line
+			}
+		}' "$1"
+}
+
 loopback() {
 	ip netns add "$lo"
 	ip -n "$lo" link set lo up
@@ -250,7 +281,8 @@ loopback() {
 		perf_row nsd 5302 open
 		perf_row nsd 5302 paced
 		stop
-	done
+	done | tee "$work/rows.loopback"
+	medians "$work/rows.loopback" 15
 }
 
 # ------------------------------------------------------------------- veth
@@ -292,18 +324,23 @@ veth() {
 	echo
 	echo "== veth, kxdpgun (AF_XDP) on CPU 0 in the peer namespace, server on CPU 1, ${secs}s per run"
 	printf '%-18s %9s %10s %10s %7s %10s %9s %8s\n' server 'asked q/s' sent answered lost 'answers/s' 'CPU ns/a' 'CPU s'
-	local s r
-	for s in "keel xdp parked:xdp:kd0" "keel xdp busy:xdp:kd0,busy"; do
-		start "$srv" 198.18.3.1 53 "$server_bin" --driver="${s#*:}" \
-			--zone="$work/example.zone" 198.18.3.1:53
-		for r in $rates_xdp; do xdp_row "${s%%:*}" "$r"; done
-		stop
-	done
+	local s r round
 	mkdir -p "$work/knotx"
 	knot_conf "$work/knotx" 198.18.3.1@53 kd0 >"$work/knotx.conf"
-	start "$srv" 198.18.3.1 53 knotd -c "$work/knotx.conf"
-	for r in $rates_xdp; do xdp_row "knot xdp" "$r"; done
-	stop
+	for round in $(seq "$rounds"); do
+		for s in "keel xdp parked:xdp:kd0" "keel xdp busy:xdp:kd0,busy"; do
+			start "$srv" 198.18.3.1 53 "$server_bin" --driver="${s#*:}" \
+				--zone="$work/example.zone" 198.18.3.1:53
+			for r in $rates_xdp; do xdp_row "${s%%:*}" "$r"; done
+			stop
+		done
+		start "$srv" 198.18.3.1 53 knotd -c "$work/knotx.conf"
+		for r in $rates_xdp; do xdp_row "knot xdp" "$r"; done
+		stop
+		# knotd leaves its XDP program on the interface.
+		ip -n "$srv" link set dev kd0 xdp off
+	done | tee "$work/rows.veth"
+	medians "$work/rows.veth" 28
 }
 
 echo "dns-bench: $(date -u "+%F %H:%M") UTC, $(nproc) CPUs, load $(cut -d" " -f1-3 /proc/loadavg), $(uname -r); knotd $(knotd --version | awk '{print $NF}'), nsd $(nsd -v 2>&1 | awk 'NR==1{print $3}'), $(dnsperf -h 2>&1 | awk '/^Version/{print "dnsperf " $2}')"
