@@ -4,8 +4,11 @@
  * driver over loopback (UDP and TCP, on a single-thread and a
  * multi-thread scheduler), and on the AF_XDP driver in a network namespace
  * of the test's own, dig asking from the peer namespace over the veth pair
- * (tests/fixtures/netns.h; UDP on AF_XDP, TCP on the kernel's sockets). The server runs as a child process with the
- * test zone (tests/dns/example.zone); every wait is bounded.
+ * (tests/fixtures/netns.h; UDP on AF_XDP, TCP on the kernel's sockets),
+ * and on the DPDK driver over the same kind of pair (net_af_packet on our
+ * end, which has no kernel address: UDP only). The server runs as a child
+ * process with the test zone (tests/dns/example.zone); every wait is
+ * bounded.
  */
 #include <criterion/criterion.h>
 
@@ -300,6 +303,29 @@ Test(server, xdp_in_a_namespace, .fini = fini, .timeout = 120)
 	/* TCP goes through the kernel (keel's XDP program passes it). */
 	HAS(dig(pair.peer_ns, "+norec +tcp www.example.com A"), "192.0.2.10");
 	HAS(dig(pair.peer_ns, "+norec +noedns big.example.com TXT"), "ANSWER: 6");
+	cr_expect_eq(stop(), 0, "SIGTERM ends dns-server cleanly");
+}
+#endif
+
+#ifdef DNS_DPDK
+/* DPDK owns our end of the pair (net_af_packet; the kernel has no address
+ * there), so keel's net/ answers the peer's ARP and there is no TCP: the
+ * server says so and serves UDP alone. */
+Test(server, dpdk_in_a_namespace, .fini = fini, .timeout = 120)
+{
+	struct keel_netns_opts o = { .no_addr = true, .queues = 1 };
+	struct keel_netns_pair pair;
+	char drv[512], addr[64];
+	int rc = keel_netns_pair_create(&pair, 1, &o);
+
+	KEEL_NETNS_SKIP_UNLESS(rc, &pair);
+	snprintf(drv, sizeof(drv),
+		 "--driver=dpdk:ip=%s/24 -- --no-huge --no-pci -m 256 --vdev=net_af_packet0,iface=%s",
+		 pair.addr, pair.ifname);
+	snprintf(addr, sizeof(addr), "%s:53", pair.addr);
+	host = pair.addr;
+	start((const char *const[]){ drv, addr, NULL });
+	check_udp_answers(pair.peer_ns);
 	cr_expect_eq(stop(), 0, "SIGTERM ends dns-server cleanly");
 }
 #endif
