@@ -225,7 +225,7 @@ perf_row() { # NAME PORT MODE(open|paced)
 			ucpu = done ? uticks / hz / done * 1e9 : 0
 			printf "%-8s %-6s %10d %6d %10.0f %9.1f %9.1f %9.0f %9.0f %8.2f\n",
 				name, mode, done, lost, qps, lat, sd, cpu, ucpu, ticks / hz
-		}'
+		}' | tee -a "$work/rows.loopback"
 }
 
 # The median of each column of the rows in FILE that share their first
@@ -281,7 +281,7 @@ loopback() {
 		perf_row nsd 5302 open
 		perf_row nsd 5302 paced
 		stop
-	done | tee "$work/rows.loopback"
+	done
 	medians "$work/rows.loopback" 15
 }
 
@@ -301,7 +301,7 @@ xdp_row() { # NAME QPS
 			printf "%-18s %9d %10d %10d %6.1f%% %10.0f %9.0f %8.2f\n",
 				name, want, sent, got, sent ? (sent - got) * 100 / sent : 0,
 				got / secs, cpu, ticks / hz
-		}'
+		}' | tee -a "$work/rows.veth"
 }
 
 veth() {
@@ -339,7 +339,7 @@ veth() {
 		stop
 		# knotd leaves its XDP program on the interface.
 		ip -n "$srv" link set dev kd0 xdp off
-	done | tee "$work/rows.veth"
+	done
 	medians "$work/rows.veth" 28
 }
 
