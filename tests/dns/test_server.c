@@ -315,13 +315,12 @@ Test(server, dpdk_in_a_namespace, .fini = fini, .timeout = 120)
 {
 	struct keel_netns_opts o = { .no_addr = true, .queues = 1 };
 	struct keel_netns_pair pair;
-	char drv[512], addr[64];
+	char spec[400], drv[512], addr[64];
 	int rc = keel_netns_pair_create(&pair, 1, &o);
 
 	KEEL_NETNS_SKIP_UNLESS(rc, &pair);
-	snprintf(drv, sizeof(drv),
-		 "--driver=dpdk:ip=%s/24 -- --no-huge --no-pci -m 256 --vdev=net_af_packet0,iface=%s",
-		 pair.addr, pair.ifname);
+	keel_netns_dpdk_spec(&pair, NULL, spec, sizeof(spec));
+	snprintf(drv, sizeof(drv), "--driver=%s", spec);
 	snprintf(addr, sizeof(addr), "%s:53", pair.addr);
 	host = pair.addr;
 	start((const char *const[]){ drv, addr, NULL });

@@ -165,16 +165,16 @@ static inline void ct_up(const char *extra)
 		 extra ? "," : "", extra ? extra : "");
 #elif defined(CT_DRV_DPDK)
 	struct keel_netns_opts o = { .no_addr = true, .queues = 1 };
+	char opts[256];
 	int rc = keel_netns_pair_create(&ct_pair, 1, &o);
 
 	KEEL_NETNS_SKIP_UNLESS(rc, &ct_pair);
 	/* IPv6 chatter on the link would only add frames to drop. */
 	keel_netns_run("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", ct_pair.ifname);
 	keel_netns_peer_run(&ct_pair, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
-	snprintf(ct_spec, sizeof(ct_spec),
-		 "dpdk:ip=%s/24,park=sleep%s%s -- --no-huge --no-pci -m 256 "
-		 "--vdev=net_af_packet0,iface=%s",
-		 ct_pair.addr, extra ? "," : "", extra ? extra : "", ct_pair.ifname);
+	snprintf(opts, sizeof(opts), "park=sleep%s%s", extra ? "," : "",
+		 extra ? extra : "");
+	keel_netns_dpdk_spec(&ct_pair, opts, ct_spec, sizeof(ct_spec));
 #elif defined(CT_DRV_SIM)
 	snprintf(ct_spec, sizeof(ct_spec), "sim%s%s", extra ? ":" : "",
 		 extra ? extra : "");

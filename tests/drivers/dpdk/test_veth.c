@@ -39,7 +39,7 @@ static void veth_setup(const char *park)
 {
 	struct keel_netns_opts o = { .no_addr = true, .queues = 1 };
 	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(6000) };
-	char path[128];
+	char path[128], opts[32];
 	int rc;
 
 	dt_need_root();
@@ -50,9 +50,8 @@ static void veth_setup(const char *park)
 		 P.ifname);
 	write_file(path, "1");
 	keel_netns_peer_run(&P, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
-	snprintf(spec, sizeof(spec),
-		 "dpdk:ip=%s/24,park=%s -- " DT_EAL " --vdev=net_af_packet0,iface=%s",
-		 P.addr, park, P.ifname);
+	snprintf(opts, sizeof(opts), "park=%s", park);
+	keel_netns_dpdk_spec(&P, opts, spec, sizeof(spec));
 	keel_a = dt_addr(P.addr, 7);
 	peer_a = dt_addr(P.peer_addr, 6000);
 	kfd = keel_netns_peer_socket(&P, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
